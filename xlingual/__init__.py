@@ -1,0 +1,27 @@
+"""xlingual: make an English sentence-embedding model speak Japanese by knowledge distillation.
+
+The stages are importable on their own; the names below are the short public API::
+
+    from xlingual import load_model, read_corpus
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__", "encode", "load_model", "read_corpus"]
+
+
+def __getattr__(name: str) -> Any:
+    # Lazy re-exports: `import xlingual` stays cheap (no torch) until a stage is used.
+    if name in ("load_model", "encode"):
+        from xlingual import models
+
+        return getattr(models, name)
+    if name == "read_corpus":
+        from xlingual import data
+
+        return data.read_corpus
+    raise AttributeError(f"module 'xlingual' has no attribute {name!r}")

@@ -1,0 +1,170 @@
+"""The ``xlingual`` command line. The only module that imports click.
+
+Each command parses options into a config from :mod:`xlingual.config`, calls one stage, and turns
+:class:`~xlingual.errors.XlingualError` into a one-line message with exit code 1.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from typing import Any
+
+import click
+
+from xlingual import __version__
+from xlingual.config import DataConfig
+from xlingual.errors import XlingualError
+
+CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+
+
+def _quiet_third_party() -> None:
+    """Keep library chatter (weight-loading bars, load reports) off the user's terminal."""
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    for name in ("transformers", "sentence_transformers", "datasets", "huggingface_hub", "accelerate"):
+        logging.getLogger(name).setLevel(logging.ERROR)
+    try:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.set_verbosity_error()
+        hf_logging.disable_progress_bar()
+    except ImportError:  # pragma: no cover - transformers is a dependency
+        pass
+
+
+def _setup_logging(quiet: bool) -> None:
+    logging.basicConfig(
+        level=logging.WARNING if quiet else logging.INFO,
+        format="%(message)s",
+        stream=sys.stderr,
+        force=True,
+    )
+    _quiet_third_party()
+
+
+class XlingualGroup(click.Group):
+    """A click group that reports library errors as clean messages instead of tracebacks."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """Run the sub-command; an :class:`XlingualError` becomes ``Error: <message>`` and exit code 1."""
+        try:
+            return super().invoke(ctx)
+        except XlingualError as exc:
+            raise click.ClickException(str(exc)) from exc
+
+
+def _echo_json(obj: Any) -> None:
+    click.echo(json.dumps(obj, ensure_ascii=False))
+
+
+@click.group(cls=XlingualGroup, context_settings=CONTEXT_SETTINGS)
+@click.version_option(__version__, "-V", "--version", prog_name="xlingual")
+def cli() -> None:
+    """Make an English sentence-embedding model speak Japanese, then evaluate, search and export it.
+
+    \b
+    Start with:
+        xlingual models            # the built-in offline models
+        xlingual demo              # a short end-to-end run on the built-ins
+        xlingual COMMAND -h        # help for one command
+    """
+
+
+# --------------------------------------------------------------------------- models
+
+
+@cli.command(context_settings=CONTEXT_SETTINGS)
+@click.option("--convert", is_flag=True, help="Convert builtin:me5-small now if it is not yet converted.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per built-in.")
+def models(convert: bool, as_json: bool) -> None:
+    """List the built-in models: installed, converted, size and dimension.
+
+    \b
+    Example:
+        xlingual models --convert
+    """
+    from xlingual import models as model_lib
+
+    _setup_logging(quiet=as_json)
+    if convert:
+        model_lib.ensure_me5_small()
+    statuses = model_lib.builtin_status()
+    if as_json:
+        for status in statuses:
+            _echo_json(status.as_dict())
+        return
+    header = f"{'spec':<20} {'role':<8} {'installed':<10} {'converted':<10} {'dim':>4} {'size':>9}  source"
+    click.echo(header)
+    for s in statuses:
+        converted = "-" if s.converted is None else ("yes" if s.converted else "no")
+        size = f"{s.size_mb:.0f} MB" if s.size_mb is not None else "-"
+        click.echo(
+            f"{s.spec:<20} {s.role:<8} {'yes' if s.installed else 'no':<10} {converted:<10} "
+            f"{s.dim:>4} {size:>9}  {s.package}"
+        )
+    if any(s.converted is False for s in statuses):
+        click.echo("\nbuiltin:me5-small is converted on first use (about 30 s), or now with: xlingual models --convert")
+
+
+# --------------------------------------------------------------------------- data
+
+
+@cli.group(cls=XlingualGroup, context_settings=CONTEXT_SETTINGS)
+def data() -> None:
+    """Inspect parallel corpora (TSV, aligned files, JSONL, Hugging Face datasets)."""
+
+
+@data.command("inspect", context_settings=CONTEXT_SETTINGS)
+@click.argument("specs", nargs=-1, required=True)
+@click.option("--detokenize", is_flag=True, help="Undo word tokenisation (e.g. the Tanaka corpus).")
+@click.option("--en-key", default=DataConfig.en_key, show_default=True, help="English column / JSON key.")
+@click.option("--ja-key", default=DataConfig.ja_key, show_default=True, help="Japanese column / JSON key.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as one JSON object.")
+def data_inspect(specs: tuple[str, ...], detokenize: bool, en_key: str, ja_key: str, as_json: bool) -> None:
+    """Print counts, length statistics, duplicates, script mix and every problem found.
+
+    \b
+    Example:
+        xlingual data inspect builtin:train
+        xlingual data inspect pairs.tsv corpus.en,corpus.ja --json
+
+    SPECS: a TSV file (en<TAB>ja), two aligned files as EN_FILE,JA_FILE (or a prefix P with P.en and
+    P.ja), a JSONL file, a saved Hugging Face dataset folder, hf:NAME[@split], or builtin:train /
+    builtin:dev. Any of them may be gzip-compressed.
+    """
+    from xlingual import data as data_lib
+
+    _setup_logging(quiet=True)
+    config = DataConfig(detokenize=detokenize, en_key=en_key, ja_key=ja_key)
+    report = data_lib.inspect_corpus(list(specs), config)
+    if as_json:
+        _echo_json(report)
+    else:
+        click.echo(data_lib.format_inspect(report))
+
+
+# --------------------------------------------------------------------------- demo
+
+
+@cli.command(context_settings=CONTEXT_SETTINGS)
+@click.option("-q", "--quiet", is_flag=True, help="Only the final summary.")
+def demo(quiet: bool) -> None:
+    """Run the main job end to end on the built-in models and the bundled data.
+
+    \b
+    Example:
+        xlingual demo
+    """
+    from xlingual.pipeline import run_demo
+
+    _setup_logging(quiet)
+    click.echo(run_demo(log=lambda msg: None if quiet else click.echo(msg, err=True)))
+
+
+def main() -> None:
+    """Entry point of the ``xlingual`` console script."""
+    cli(prog_name="xlingual")
