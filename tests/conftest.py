@@ -9,3 +9,51 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ["HF_DATASETS_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+import pytest  # noqa: E402
+
+
+def _tiny_sentence_model(out, *, hidden: int, seed: int, tokenizer_dir) -> str:
+    """A randomly initialised 2-layer BERT sentence model (mean pooling + Normalize), saved to ``out``."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
+    from transformers import AutoTokenizer, BertConfig, BertModel
+
+    torch.manual_seed(seed)
+    tokenizer = AutoTokenizer.from_pretrained(str(tokenizer_dir))
+    config = BertConfig(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=hidden,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=2 * hidden,
+        max_position_embeddings=128,
+    )
+    hf_dir = out.parent / f"{out.name}-hf"
+    BertModel(config, add_pooling_layer=False).save_pretrained(hf_dir)
+    tokenizer.save_pretrained(hf_dir)
+    transformer = Transformer(str(hf_dir), max_seq_length=64)
+    model = SentenceTransformer(modules=[transformer, Pooling(hidden, pooling_mode="mean"), Normalize()], device="cpu")
+    model.save(str(out))
+    return str(out)
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory):
+    """Two tiny local models sharing MiniLM's tokenizer: a 16-d "teacher" and a 32-d "student"."""
+    from xlingual.models import minilm_dir
+
+    root = tmp_path_factory.mktemp("tiny-models")
+    teacher = _tiny_sentence_model(root / "teacher", hidden=16, seed=1, tokenizer_dir=minilm_dir())
+    student = _tiny_sentence_model(root / "student", hidden=32, seed=2, tokenizer_dir=minilm_dir())
+    return {"teacher": teacher, "student": student}
+
+
+@pytest.fixture()
+def isolated_home(tmp_path, monkeypatch):
+    """A private $XLINGUAL_HOME so caches written by a test never leak into another."""
+    home = tmp_path / "xlingual-home"
+    monkeypatch.setenv("XLINGUAL_HOME", str(home))
+    return home

@@ -108,7 +108,9 @@ def test_read_e5_weights_truncated(tmp_path):
 
 
 def test_unknown_builtin_lists_the_choices():
-    with pytest.raises(ModelError, match=r"Unknown built-in model 'builtin:bert'.*builtin:minilm-en, builtin:me5-small"):
+    with pytest.raises(
+        ModelError, match=r"Unknown built-in model 'builtin:bert'.*builtin:minilm-en, builtin:me5-small"
+    ):
         models.load_model("builtin:bert")
 
 

@@ -10,12 +10,13 @@ import json
 import logging
 import os
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
 
 from xlingual import __version__
-from xlingual.config import DataConfig
+from xlingual.config import DataConfig, DistillConfig
 from xlingual.errors import XlingualError
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -145,6 +146,127 @@ def data_inspect(specs: tuple[str, ...], detokenize: bool, en_key: str, ja_key: 
         _echo_json(report)
     else:
         click.echo(data_lib.format_inspect(report))
+
+
+# --------------------------------------------------------------------------- distill
+
+_D = DistillConfig
+
+
+@cli.command(context_settings=CONTEXT_SETTINGS)
+@click.option("-t", "--teacher", default=_D.teacher, show_default=True, help="English teacher model spec.")
+@click.option("-s", "--student", default=_D.student, show_default=True, help="Multilingual student model spec.")
+@click.option(
+    "--train",
+    "train_specs",
+    multiple=True,
+    help="Training pairs (any data spec; repeatable). Default: the bundled pairs (builtin:train).",
+)
+@click.option("--dev", default=_D.dev, show_default=True, help="Dev pairs for the curves; 'none' to skip.")
+@click.option("-o", "--out", type=click.Path(path_type=Path), default=_D.out, show_default=True, help="Run directory.")
+@click.option("--epochs", type=int, default=_D.epochs, show_default=True)
+@click.option("--max-steps", type=int, default=None, help="Train exactly this many steps (overrides --epochs).")
+@click.option("-b", "--batch-size", type=int, default=_D.batch_size, show_default=True, help="Pairs per step.")
+@click.option("--lr", type=float, default=_D.lr, show_default=True, help="Peak learning rate (AdamW).")
+@click.option("--warmup-ratio", type=float, default=_D.warmup_ratio, show_default=True)
+@click.option("--max-seq-length", type=int, default=_D.max_seq_length, show_default=True, help="Student tokens.")
+@click.option("--seed", type=int, default=_D.seed, show_default=True)
+@click.option("--eval-every", type=int, default=_D.eval_every, show_default=True, help="Dev evaluation every N steps.")
+@click.option("--save-every", type=int, default=_D.save_every, show_default=True, help="Checkpoint every N steps.")
+@click.option("--keep-checkpoints", type=int, default=_D.keep_checkpoints, show_default=True)
+@click.option(
+    "--init",
+    type=click.Choice(["procrustes", "lstsq", "none"]),
+    default=_D.init,
+    show_default=True,
+    help="Closed-form start of the alignment head before fine-tuning.",
+)
+@click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
+@click.option("--overwrite", is_flag=True, help="Replace the run already in --out.")
+@click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=_D.device, show_default=True)
+@click.option("--detokenize", is_flag=True, help="Undo word tokenisation of the corpora (e.g. the Tanaka corpus).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar; only the summary.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
+def distill(
+    teacher: str,
+    student: str,
+    train_specs: tuple[str, ...],
+    dev: str,
+    out: Path,
+    epochs: int,
+    max_steps: int | None,
+    batch_size: int,
+    lr: float,
+    warmup_ratio: float,
+    max_seq_length: int,
+    seed: int,
+    eval_every: int,
+    save_every: int,
+    keep_checkpoints: int,
+    init: str,
+    resume: bool,
+    overwrite: bool,
+    device: str,
+    detokenize: bool,
+    quiet: bool,
+    as_json: bool,
+) -> None:
+    """Distil the teacher into the student on parallel English–Japanese pairs.
+
+    \b
+    Example:
+        xlingual distill --max-steps 20 --out runs/quick
+        xlingual distill --train ../corpus/train --detokenize --dev ../corpus/dev --epochs 2 -o runs/tanaka
+        xlingual distill -o runs/tanaka --resume        # after a crash or Ctrl-C
+
+    Every option has a default: with none, the built-in teacher and student train on the bundled pairs.
+    The run directory gets config.json, metrics.jsonl, checkpoints/, model/, curves.png and report.md.
+    Multi-process: torchrun --nproc_per_node=2 -m xlingual distill ...
+    """
+    from xlingual import distill as distill_lib
+
+    _setup_logging(quiet or as_json)
+    config = DistillConfig(
+        teacher=teacher,
+        student=student,
+        train=list(train_specs) or DistillConfig().train,
+        dev=None if dev.lower() == "none" else dev,
+        out=out,
+        epochs=epochs,
+        max_steps=max_steps,
+        batch_size=batch_size,
+        lr=lr,
+        warmup_ratio=warmup_ratio,
+        max_seq_length=max_seq_length,
+        seed=seed,
+        eval_every=eval_every,
+        save_every=save_every,
+        keep_checkpoints=keep_checkpoints,
+        init=init,
+        resume=resume,
+        overwrite=overwrite,
+        device=device,
+        detokenize=detokenize,
+        quiet=quiet or as_json,
+    )
+    result = distill_lib.distill(config)
+    if int(os.environ.get("RANK", "0")) != 0:
+        return
+    if as_json:
+        _echo_json(
+            {
+                "run_dir": str(result.run_dir),
+                "model_dir": str(result.model_dir),
+                "steps": result.steps,
+                "pairs_seen": result.pairs_seen,
+                "seconds": round(result.seconds, 2),
+                "pairs_per_second": round(result.pairs_per_second, 2),
+                "before": result.before,
+                "after": result.after,
+            }
+        )
+    else:
+        click.echo(result.summary())
 
 
 # --------------------------------------------------------------------------- demo

@@ -43,3 +43,111 @@ class DataConfig:
     seed: int = 42
     #: Evaluation files whose sentences must not occur in training data (leakage filter).
     exclude: list[str] = field(default_factory=list)
+
+
+@dataclass
+class DistillConfig:
+    """Everything a distillation run needs; saved as the run's ``config.json``.
+
+    Example: ``DistillConfig(train=["pairs.tsv"], out=Path("runs/ja"), epochs=2)``.
+    """
+
+    teacher: str = DEFAULT_TEACHER
+    student: str = DEFAULT_STUDENT
+    #: Training corpora (any data spec); the bundled pairs by default.
+    train: list[str] = field(default_factory=lambda: ["builtin:train"])
+    #: Dev corpus for the curves in metrics.jsonl; its sentences are also removed from training (leakage).
+    dev: str | None = "builtin:dev"
+    out: Path = Path("runs/distill")
+    epochs: int = 1
+    #: Train for exactly this many optimiser steps, whatever --epochs says (as in Hugging Face's Trainer).
+    max_steps: int | None = None
+    #: Pairs per optimiser step and process (each pair contributes an English and a Japanese sentence).
+    batch_size: int = 32
+    lr: float = 5e-5
+    warmup_ratio: float = 0.1
+    weight_decay: float = 0.01
+    max_grad_norm: float = 1.0
+    #: Student token limit; the teacher keeps its own.
+    max_seq_length: int = 128
+    seed: int = 42
+    #: Evaluate on dev every N steps (0: only before training and at the end).
+    eval_every: int = 0
+    #: Checkpoint every N steps (0: only at the end of each epoch).
+    save_every: int = 200
+    #: Checkpoints kept on disk (oldest removed first).
+    keep_checkpoints: int = 2
+    #: Dev pairs used for the curves (the first N after cleaning), to keep evaluation cheap.
+    dev_max_pairs: int = 500
+    #: Closed-form start of the alignment head: "procrustes" (orthogonal), "lstsq" (least squares) or "none".
+    init: str = "procrustes"
+    #: Pairs encoded by the student to fit the closed-form head (the first N training pairs).
+    init_max_pairs: int = 20000
+    resume: bool = False
+    #: Replace a run directory that already holds a run (instead of refusing).
+    overwrite: bool = False
+    #: "auto" (CUDA when available), "cpu" or "cuda".
+    device: str = "auto"
+    #: Undo word tokenisation of the corpora (e.g. the Tanaka corpus).
+    detokenize: bool = False
+    quiet: bool = False
+
+
+@dataclass
+class EvalConfig:
+    """How ``xlingual evaluate`` embeds the pairs and scores retrieval.
+
+    Example: ``EvalConfig(batch_size=128, margin_k=4)``.
+    """
+
+    #: Sentences per encoder forward pass.
+    batch_size: int = 64
+    #: Torch device for the models (``None``: sentence-transformers picks one).
+    device: str | None = None
+    #: Neighbours each side in the ratio margin of Artetxe & Schwenk (2019).
+    margin_k: int = 4
+    #: Margin rescoring starts from this many nearest candidates by cosine; a bound check proves
+    #: the best-margin candidate is among them, and queries where it cannot are rescored exhaustively.
+    margin_candidates: int = 16
+    #: Queries scored per block; ``None`` picks it so that one block holds about 64 MiB of scores.
+    block_size: int | None = None
+    #: Show encoding progress bars (on stderr).
+    show_progress: bool = False
+
+
+@dataclass
+class MineConfig:
+    """How ``xlingual mine`` finds translation pairs between two unaligned files.
+
+    Example: ``MineConfig(threshold=1.04, mode="intersect")``.
+    """
+
+    #: Keep pairs whose ratio margin is at least this. 1.06 is the CCMatrix value (Schwenk et al.,
+    #: 2021; WikiMatrix used 1.04); tune it on gold pairs with ``--gold ... --tune``.
+    threshold: float = 1.06
+    #: Neighbours each side in the ratio margin (LASER's ``-k``).
+    k: int = 4
+    #: Best-margin search starts from this many nearest candidates by cosine (exact: see EvalConfig).
+    candidates: int = 16
+    #: ``forward`` (best target per source), ``backward``, ``intersect`` (mutual best) or ``max``
+    #: (both directions, greedy one-to-one by score, as LASER's ``--retrieval max``).
+    mode: str = "max"
+    batch_size: int = 64
+    device: str | None = None
+    block_size: int | None = None
+    show_progress: bool = False
+
+
+@dataclass
+class CacheConfig:
+    """Where and how teacher embeddings are cached on disk (:mod:`xlingual.cache`).
+
+    Example: ``CacheConfig(chunk_size=4096, verify=False)``.
+    """
+
+    #: Cache folder; ``None`` means ``xlingual_home() / "embeddings"``.
+    root: str | None = None
+    #: Sentences per teacher call; progress is saved after each chunk, so a crash loses at most one.
+    chunk_size: int = 8192
+    #: Check an entry's sha256 whenever it is read (1–1.3 s per GB); its size is always checked.
+    verify: bool = True

