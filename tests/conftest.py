@@ -11,7 +11,7 @@ os.environ["HF_DATASETS_OFFLINE"] = "1"
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 
-import pytest  # noqa: E402
+import pytest
 
 
 def _tiny_sentence_model(out, *, hidden: int, seed: int, tokenizer_dir) -> str:

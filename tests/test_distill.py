@@ -176,7 +176,7 @@ def test_resume_reaches_the_same_weights(tiny_models, corpus, tmp_path, isolated
 def test_refuses_to_clobber_or_resume_wrongly(tiny_models, corpus, tmp_path, isolated_home):
     out = tmp_path / "run"
     distill_lib.distill(_config(tiny_models, corpus, out, max_steps=1, init="none"))
-    with pytest.raises(ConfigError, match="already holds a run. Pass --resume"):
+    with pytest.raises(ConfigError, match=r"already holds a run\. Pass --resume"):
         distill_lib.distill(_config(tiny_models, corpus, out, max_steps=1, init="none"))
     with pytest.raises(ConfigError, match=r"other settings \(lr: run has 0.001, now 0.5\)"):
         distill_lib.distill(_config(tiny_models, corpus, out, max_steps=1, init="none", lr=0.5, resume=True))

@@ -441,7 +441,7 @@ def test_evaluate_refuses_misaligned_and_empty_pairs():
 
 
 def test_evaluate_rejects_bad_config():
-    with pytest.raises(ConfigError, match="EvalConfig.margin_k=0"):
+    with pytest.raises(ConfigError, match=r"EvalConfig\.margin_k=0"):
         ev.evaluate([FakeEncoder()], Corpus(EN, JA), config=EvalConfig(margin_k=0))
 
 

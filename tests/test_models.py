@@ -120,7 +120,7 @@ def test_missing_local_folder(tmp_path):
 
 
 def test_folder_without_model_files(tmp_path):
-    with pytest.raises(ModelError, match="neither modules.json nor config.json"):
+    with pytest.raises(ModelError, match=r"neither modules\.json nor config\.json"):
         models.load_model(str(tmp_path))
 
 

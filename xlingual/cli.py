@@ -284,7 +284,7 @@ def demo(quiet: bool) -> None:
     from xlingual.pipeline import run_demo
 
     _setup_logging(quiet)
-    click.echo(run_demo(log=lambda msg: None if quiet else click.echo(msg, err=True)))
+    click.echo(run_demo(log=lambda msg: None if quiet else click.echo(msg, err=True), quiet=quiet))
 
 
 def main() -> None:
