@@ -438,6 +438,9 @@ class _Trainer:
         self.teacher_id = models.fingerprint(teacher_path) if teacher_path else config.teacher
         self.student = self._load_student()
         self.student.max_seq_length = config.max_seq_length
+        for name, param in self.student.named_parameters():
+            if ".pooler." in name:  # BERT's [CLS] pooler is loaded but unused by mean pooling: no grad, no DDP error
+                param.requires_grad_(False)
         self.prompt = _student_prompt(self.student)
 
         texts = list(self.train.en)

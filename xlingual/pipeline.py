@@ -11,9 +11,7 @@ from xlingual.config import DistillConfig
 DEMO_RUN_DIR = Path("runs/demo")
 
 
-def run_demo(
-    log: Callable[[str], None] = lambda msg: None, *, out: Path = DEMO_RUN_DIR, quiet: bool = False
-) -> str:
+def run_demo(log: Callable[[str], None] = lambda msg: None, *, out: Path = DEMO_RUN_DIR, quiet: bool = False) -> str:
     """Distil ``builtin:me5-small`` from ``builtin:minilm-en`` on the bundled pairs; return the summary.
 
     Example: ``print(run_demo(log=print))``.
