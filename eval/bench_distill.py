@@ -84,8 +84,8 @@ def run_st(args: argparse.Namespace) -> dict[str, Any]:
         SentenceTransformer,
         SentenceTransformerTrainer,
         SentenceTransformerTrainingArguments,
-        losses,
     )
+    from sentence_transformers.sentence_transformer import losses  # `sentence_transformers.losses` is deprecated
 
     out = Path(args.out) / "st"
     device = None if args.device == "auto" else args.device
@@ -154,6 +154,7 @@ def run_st(args: argparse.Namespace) -> dict[str, Any]:
         "label_seconds": label_seconds,
         "wall_seconds": wall,
         "final_loss": output.training_loss,
+        "optimizer": str(training_args.optim),
         "model_dir": str(model_dir),
         "torch_threads": threads,
     }
@@ -240,7 +241,8 @@ def run_child(system: str, args: argparse.Namespace, common: list[str], out: Pat
         env["XLINGUAL_HOME"] = str(out / "xlingual_home")
     print(f"[bench] {system}: {' '.join(cmd)}", file=sys.stderr, flush=True)
     started = time.perf_counter()
-    subprocess.run(cmd, check=True, env=env)
+    # The child's stdout (the Trainer prints its logs there) goes to stderr: stdout stays the table.
+    subprocess.run(cmd, check=True, env=env, stdout=sys.stderr)
     result = json.loads(result_path.read_text(encoding="utf-8"))
     result["process_seconds"] = time.perf_counter() - started
     return result
@@ -257,7 +259,8 @@ def evaluate_models(models: dict[str, str], test_prefix: str, teacher: str, out:
         evaluate = None
     if evaluate is not None:
         report = evaluate(models, test_prefix, teacher=teacher, data_config=data_config, out_dir=out / "eval")
-        return {str(row["model"]): {k: float(v) for k, v in row.items() if k.endswith("_acc")} for row in report.metrics}
+        keep = ("n_pairs", "ja2en_acc", "en2ja_acc", "cross_ja2en_acc", "cross_en2ja_acc")
+        return {str(row["model"]): {k: float(row[k]) for k in keep if k in row} for row in report.metrics}
 
     import numpy as np
 
@@ -279,6 +282,7 @@ def evaluate_models(models: dict[str, str], test_prefix: str, teacher: str, out:
             "en2ja_acc": top1(en, ja),
             "cross_ja2en_acc": top1(ja, teacher_en),
             "cross_en2ja_acc": top1(teacher_en, ja),
+            "n_pairs": len(test),
         }
     return scores
 
@@ -375,23 +379,23 @@ def parent_main(args: argparse.Namespace) -> None:
     print("[bench] evaluating on the test pairs", file=sys.stderr, flush=True)
     test_prefix = str(data_dir / "test")
     scores = evaluate_models(models, test_prefix, teacher, out)
-    n_test = sum(1 for _ in open(test_prefix + ".en", encoding="utf-8"))
-    print_table(results, scores, names, n_test)
+    print_table(results, scores, names, int(scores["untouched student"]["n_pairs"]))
 
     import torch
 
     threads = _set_threads(args.threads)
-    layout = (
-        f"{args.batch_size} rows of one sentence"
-        if args.st_layout == "rows"
-        else f"{pairs_per_step} rows of (en, ja)"
-    )
+    parts = []
+    if "st" in results:
+        rows = f"{args.batch_size} one-sentence rows" if args.st_layout == "rows" else f"{pairs_per_step} (en, ja) rows"
+        prompt = ", with the default prompt" if args.st_prompt else ", no prompt"
+        parts.append(f"ST recipe {rows} per step (lr 2e-5, warm-up 10%{prompt})")
+    if "xlingual" in results:
+        ours = results["xlingual"]
+        parts.append(f"xlingual {pairs_per_step} pairs per step (lr {ours['lr']:g}, init {ours['init']})")
     print(
-        f"\nSame {args.pairs} pairs, {steps} steps of {args.batch_size} sentences: ST recipe {layout} per step "
-        f"(lr 2e-5, warm-up 10%); xlingual {pairs_per_step} pairs per step "
-        f"(lr {results.get('xlingual', {}).get('lr', '—')}, init {results.get('xlingual', {}).get('init', '—')}). "
-        "pairs/s: training loop only; wall s: whole child process (models, teacher labels, xlingual's head fit, "
-        "saving)."
+        f"\nSame {args.pairs} pairs, {steps} steps of {args.batch_size} sentences: {'; '.join(parts)}. "
+        "pairs/s: training loop only (xlingual's includes its end-of-run checkpoint); wall s: whole child "
+        "process (loading, teacher labels, xlingual's closed-form head fit, saving the model)."
     )
     if "st" in results and "xlingual" in results:
         speed = results["xlingual"]["pairs_per_s"] / results["st"]["pairs_per_s"]

@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from xlingual import __version__
-from xlingual.config import DataConfig, DistillConfig
+from xlingual.config import DataConfig, DistillConfig, EvalConfig, MineConfig
 from xlingual.errors import XlingualError
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -267,6 +267,237 @@ def distill(
         )
     else:
         click.echo(result.summary())
+
+
+# --------------------------------------------------------------------------- evaluate
+
+
+@cli.command(context_settings=CONTEXT_SETTINGS)
+@click.option(
+    "-m",
+    "--model",
+    "models",
+    multiple=True,
+    required=True,
+    help="Model spec or folder; repeat to compare models side by side.",
+)
+@click.option(
+    "-p",
+    "--pairs",
+    required=True,
+    help="Evaluation pairs: any corpus spec `xlingual data inspect` reads (pairs.tsv, EN,JA, builtin:dev).",
+)
+@click.option("-t", "--teacher", help="Teacher spec: adds cross_ja2en_acc, cross_en2ja_acc, mse and mse_en.")
+@click.option(
+    "--sts",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Scored pairs sentence1<TAB>sentence2<TAB>score: adds sts_spearman.",
+)
+@click.option(
+    "-o",
+    "--out",
+    type=click.Path(file_okay=False),
+    help="Also write metrics.json, config.json and similarity_histograms.png into this folder.",
+)
+@click.option(
+    "-b",
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=EvalConfig.batch_size,
+    show_default=True,
+    help="Sentences per encoder batch.",
+)
+@click.option(
+    "--margin-k",
+    type=click.IntRange(min=1),
+    default=EvalConfig.margin_k,
+    show_default=True,
+    help="Neighbours each side in the ratio margin.",
+)
+@click.option("--device", default=EvalConfig.device, help="Torch device (cpu, cuda, mps); default: automatic.")
+@click.option("--detokenize", is_flag=True, help="Undo word tokenisation of the pairs (e.g. the Tanaka corpus).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per model, one per line (fractions 0-1).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress messages or bars.")
+def evaluate(
+    models: tuple[str, ...],
+    pairs: str,
+    teacher: str | None,
+    sts: str | None,
+    out: str | None,
+    batch_size: int,
+    margin_k: int,
+    device: str | None,
+    detokenize: bool,
+    as_json: bool,
+    quiet: bool,
+) -> None:
+    """Score models on translation retrieval, margin retrieval and alignment with a teacher.
+
+    \b
+    Example:
+        xlingual evaluate -m builtin:me5-small -m runs/student -p builtin:dev -t builtin:minilm-en
+
+    Each sentence queries all sentences of the other language (exact FAISS search). The table shows
+    accuracy, recall@5/10 and MRR in percent; --json and metrics.json hold them as fractions.
+    """
+    from xlingual import evaluate as eval_lib
+
+    _setup_logging(quiet or as_json)
+    config = EvalConfig(batch_size=batch_size, margin_k=margin_k, device=device, show_progress=not quiet)
+    report = eval_lib.evaluate(
+        list(models),
+        pairs,
+        teacher,
+        config=config,
+        data_config=DataConfig(detokenize=detokenize),
+        sts=sts,
+        out_dir=out,
+    )
+    click.echo(report.to_json_lines() if as_json else report.format_table())
+
+
+# --------------------------------------------------------------------------- mine
+
+
+@cli.command(context_settings=CONTEXT_SETTINGS)
+@click.option("-m", "--model", required=True, help="Model spec or folder (a multilingual student).")
+@click.option(
+    "-s",
+    "--src",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="Source sentences, one per line (e.g. ja.txt).",
+)
+@click.option(
+    "-t",
+    "--tgt",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="Target sentences, one per line (e.g. en.txt).",
+)
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False), help="Write score<TAB>src<TAB>tgt lines here (default: stdout)."
+)
+@click.option(
+    "--threshold",
+    type=float,
+    default=MineConfig.threshold,
+    show_default=True,
+    help="Keep pairs whose ratio margin is at least this.",
+)
+@click.option(
+    "-k",
+    "--neighbours",
+    "k",
+    type=click.IntRange(min=1),
+    default=MineConfig.k,
+    show_default=True,
+    help="Neighbours each side in the ratio margin.",
+)
+@click.option(
+    "--mode",
+    type=click.Choice(["forward", "backward", "intersect", "max"]),
+    default=MineConfig.mode,
+    show_default=True,
+    help="forward/backward: best match of each line; intersect: mutual best; "
+    "max: both directions, one-to-one by score.",
+)
+@click.option(
+    "-g",
+    "--gold",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Gold pairs src<TAB>tgt (texts): report precision, recall and F1.",
+)
+@click.option("--tune", is_flag=True, help="With --gold: use the F1-optimal threshold instead of --threshold.")
+@click.option(
+    "-b",
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=MineConfig.batch_size,
+    show_default=True,
+    help="Sentences per encoder batch.",
+)
+@click.option("--device", default=MineConfig.device, help="Torch device (cpu, cuda, mps); default: automatic.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print the summary (threshold, counts, precision/recall/F1) as one JSON object; needs --output.",
+)
+@click.option("-q", "--quiet", is_flag=True, help="No progress messages or bars.")
+def mine(
+    model: str,
+    src: str,
+    tgt: str,
+    output: str | None,
+    threshold: float,
+    k: int,
+    mode: str,
+    gold: str | None,
+    tune: bool,
+    batch_size: int,
+    device: str | None,
+    as_json: bool,
+    quiet: bool,
+) -> None:
+    """Find translation pairs between two unaligned files with margin scoring (Artetxe & Schwenk, 2019).
+
+    \b
+    Example:
+        xlingual mine -m runs/student -s ja.txt -t en.txt -o mined.tsv
+        xlingual mine -m runs/student -s ja.txt -t en.txt -o mined.tsv -g gold.tsv --tune
+
+    The default threshold 1.06 is CCMatrix's; with --gold and --tune the F1-optimal one is used.
+    """
+    from xlingual import evaluate as eval_lib
+
+    if tune and not gold:
+        raise click.UsageError("--tune needs --gold: pairs to tune the threshold on.")
+    if as_json and not output:
+        raise click.UsageError("--json prints a summary on stdout; pass --output FILE for the mined pairs.")
+    _setup_logging(quiet or as_json)
+    src_texts, tgt_texts = eval_lib.read_lines(src), eval_lib.read_lines(tgt)
+    config = MineConfig(
+        threshold=float("-inf") if tune else threshold,
+        k=k,
+        mode=mode,
+        batch_size=batch_size,
+        device=device,
+        show_progress=not quiet,
+    )
+    mined = eval_lib.mine(model, src_texts, tgt_texts, config=config)
+    summary: dict[str, Any] = {"threshold": threshold, "n_src": len(src_texts), "n_tgt": len(tgt_texts)}
+    if gold:
+        gold_pairs = eval_lib.read_gold(gold)
+        if tune:
+            threshold, scores = eval_lib.best_threshold(mined, gold_pairs, src_texts, tgt_texts)
+            mined = [pair for pair in mined if pair.score >= threshold]
+        else:
+            scores = eval_lib.mine_scores_vs_gold(mined, gold_pairs, src_texts, tgt_texts)
+        summary.update(
+            threshold=threshold,
+            precision=scores.precision,
+            recall=scores.recall,
+            f1=scores.f1,
+            n_gold=scores.n_gold,
+            n_correct=scores.n_correct,
+        )
+    summary["n_mined"] = len(mined)
+    if output:
+        eval_lib.write_mined(output, mined, src_texts, tgt_texts)
+    else:
+        for line in eval_lib.mined_tsv_lines(mined, src_texts, tgt_texts):
+            click.echo(line)
+    if as_json:
+        _echo_json(summary)
+    elif not quiet or gold:
+        message = f"mined {len(mined)} pairs (threshold {threshold:.4f})"
+        if gold:
+            message += (
+                f"; precision {summary['precision']:.1%}, recall {summary['recall']:.1%}, "
+                f"F1 {summary['f1']:.1%} on {summary['n_gold']} gold pairs"
+            )
+        click.echo(message, err=True)
 
 
 # --------------------------------------------------------------------------- demo

