@@ -20,18 +20,20 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=5)
     parser.add_argument("--student", default="builtin:me5-small")
     parser.add_argument("--max-seq-length", type=int, default=128)
+    parser.add_argument("--fused", action="store_true", help="fused AdamW kernel")
+    parser.add_argument("--freeze-embeddings", action="store_true")
     args = parser.parse_args()
 
     corpus = data.read_corpus("builtin:train")
     student = models.load_model(args.student, device="cpu")
     student.max_seq_length = args.max_seq_length
     for name, param in student.named_parameters():
-        if ".pooler." in name:
+        if ".pooler." in name or (args.freeze_embeddings and "word_embeddings" in name):
             param.requires_grad_(False)
     student.train()
     prompt = student.prompts.get(student.default_prompt_name) if student.default_prompt_name else None
     dim = student.get_embedding_dimension()
-    optimizer = torch.optim.AdamW([p for p in student.parameters() if p.requires_grad], lr=1e-5)
+    optimizer = torch.optim.AdamW([p for p in student.parameters() if p.requires_grad], lr=1e-5, fused=args.fused)
     rng = np.random.default_rng(0)
     phases: dict[str, list[float]] = {k: [] for k in ("tokenise", "forward", "backward", "clip", "optimizer")}
     for step in range(args.steps + 1):

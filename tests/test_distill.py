@@ -167,8 +167,8 @@ def test_resume_reaches_the_same_weights(tiny_models, corpus, tmp_path, isolated
     assert resumed.steps == full.steps == 6
     a, b = _weights(full.model_dir), _weights(resumed.model_dir)
     assert a.keys() == b.keys() and a
-    for key in a:
-        np.testing.assert_allclose(a[key], b[key], rtol=1e-5, atol=1e-6, err_msg=key)
+    diffs = {key: float(np.abs(a[key] - b[key]).max()) for key in a}
+    assert max(diffs.values()) <= 1e-5, sorted(diffs.items(), key=lambda kv: -kv[1])[:6]
     steps = [json.loads(x)["step"] for x in (tmp_path / "split" / "metrics.jsonl").read_text().splitlines()]
     assert steps == [json.loads(x)["step"] for x in (tmp_path / "full" / "metrics.jsonl").read_text().splitlines()]
 

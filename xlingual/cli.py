@@ -181,6 +181,13 @@ _D = DistillConfig
     show_default=True,
     help="Closed-form start of the alignment head before fine-tuning.",
 )
+@click.option(
+    "--group-by-length/--no-group-by-length",
+    default=_D.group_by_length,
+    show_default=True,
+    help="Batch pairs of similar length (less padding).",
+)
+@click.option("--freeze-embeddings", is_flag=True, help="Keep the word-embedding matrix fixed (faster steps).")
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
 @click.option("--overwrite", is_flag=True, help="Replace the run already in --out.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=_D.device, show_default=True)
@@ -204,6 +211,8 @@ def distill(
     save_every: int,
     keep_checkpoints: int,
     init: str,
+    group_by_length: bool,
+    freeze_embeddings: bool,
     resume: bool,
     overwrite: bool,
     device: str,
@@ -243,6 +252,8 @@ def distill(
         save_every=save_every,
         keep_checkpoints=keep_checkpoints,
         init=init,
+        group_by_length=group_by_length,
+        freeze_embeddings=freeze_embeddings,
         resume=resume,
         overwrite=overwrite,
         device=device,

@@ -79,6 +79,10 @@ class DistillConfig:
     keep_checkpoints: int = 2
     #: Dev pairs used for the curves (the first N after cleaning), to keep evaluation cheap.
     dev_max_pairs: int = 500
+    #: Batch pairs of similar length (within windows of 64 batches, batch order shuffled) to cut padding.
+    group_by_length: bool = True
+    #: Keep the word-embedding matrix fixed (most of a multilingual student's parameters): faster steps.
+    freeze_embeddings: bool = False
     #: Closed-form start of the alignment head: "procrustes" (orthogonal), "lstsq" (least squares) or "none".
     init: str = "procrustes"
     #: Pairs encoded by the student to fit the closed-form head (the first N training pairs).

@@ -67,6 +67,8 @@ RESUME_KEYS = (
     "init",
     "init_max_pairs",
     "detokenize",
+    "group_by_length",
+    "freeze_embeddings",
 )
 STATE_FILE = "trainer_state.json"
 
@@ -237,8 +239,8 @@ def fit_alignment_head(student_emb: np.ndarray, teacher_emb: np.ndarray, method:
         w = np.linalg.lstsq(xc, yc, rcond=None)[0]
     else:
         raise ConfigError(f"--init {method!r}: choose one of {', '.join(INIT_CHOICES)}")
-    weight = w.T.astype(np.float32)
-    bias = (mean_y - mean_x @ w).astype(np.float32)
+    weight = np.ascontiguousarray(w.T, dtype=np.float32)  # C order: fused optimiser kernels expect it
+    bias = np.ascontiguousarray(mean_y - mean_x @ w, dtype=np.float32)
     return weight, bias
 
 
@@ -259,8 +261,8 @@ def _insert_head(
         out_dim,
         bias=True,
         activation_function=torch.nn.Identity(),
-        init_weight=torch.from_numpy(weight) if weight is not None else None,
-        init_bias=torch.from_numpy(bias) if bias is not None else None,
+        init_weight=torch.tensor(np.ascontiguousarray(weight)) if weight is not None else None,
+        init_bias=torch.tensor(np.ascontiguousarray(bias)) if bias is not None else None,
     )
     student.append(Normalize())
     student.append(dense)
@@ -325,15 +327,40 @@ def _epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
     return np.random.default_rng([seed, epoch]).permutation(n)
 
 
-def _batches(order: np.ndarray, batch_size: int, dist_info: _Dist) -> list[np.ndarray]:
-    """Global batches of ``batch_size × world`` pairs; each rank takes its own slice."""
+#: Length grouping sorts pairs inside windows of this many global batches.
+GROUP_WINDOW_BATCHES = 64
+
+
+def _batches(
+    order: np.ndarray,
+    batch_size: int,
+    dist_info: _Dist,
+    lengths: np.ndarray | None = None,
+    shuffle_key: tuple[int, int] = (0, 0),
+) -> list[np.ndarray]:
+    """Global batches of ``batch_size × world`` pairs (the last partial one dropped); each rank takes its slice.
+
+    With ``lengths`` (tokens per pair), pairs are sorted by length inside windows of
+    :data:`GROUP_WINDOW_BATCHES` batches and the batch order is then shuffled by ``shuffle_key``
+    (seed, epoch): less padding, same determinism.
+    """
     global_size = batch_size * dist_info.world
     n_batches = len(order) // global_size if len(order) >= global_size else 1
-    out = []
-    for b in range(n_batches):
-        block = order[b * global_size : (b + 1) * global_size]
-        out.append(block[dist_info.rank :: dist_info.world])
-    return out
+    usable = order[: n_batches * global_size] if len(order) >= global_size else order
+    if lengths is not None and n_batches > 1:
+        window = global_size * GROUP_WINDOW_BATCHES
+        usable = np.concatenate(
+            [
+                usable[start : start + window][np.argsort(lengths[usable[start : start + window]], kind="stable")]
+                for start in range(0, len(usable), window)
+            ]
+        )
+        blocks = [usable[b * global_size : (b + 1) * global_size] for b in range(n_batches)]
+        permutation = np.random.default_rng([*shuffle_key, 1]).permutation(n_batches)
+        blocks = [blocks[i] for i in permutation]
+    else:
+        blocks = [usable[b * global_size : (b + 1) * global_size] for b in range(n_batches)]
+    return [block[dist_info.rank :: dist_info.world] for block in blocks]
 
 
 def _atomic_write_text(path: Path, text: str) -> None:
@@ -362,6 +389,7 @@ class _Trainer:
     def __init__(self, config: DistillConfig) -> None:
         _check_config(config)
         self.config = config
+        self.overhead_seconds = 0.0
         self.run_dir = Path(config.out)
         self.device = _resolve_device(config.device)
         self.dist = _init_distributed(self.device)
@@ -400,6 +428,18 @@ class _Trainer:
         if self.dist.main:
             (self.run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
         _barrier(self.dist)
+
+    def _pair_lengths(self) -> np.ndarray:
+        """Student tokens of the longer side of each training pair, for length grouping."""
+        tokenizer = self.student.tokenizer
+        prefix = self.prompt or ""
+        lengths = np.zeros(len(self.train), dtype=np.int64)
+        for start in range(0, len(self.train), 8192):
+            stop = min(len(self.train), start + 8192)
+            en = tokenizer([prefix + t for t in self.train.en[start:stop]], add_special_tokens=True)["input_ids"]
+            ja = tokenizer([prefix + t for t in self.train.ja[start:stop]], add_special_tokens=True)["input_ids"]
+            lengths[start:stop] = [max(len(a), len(b)) for a, b in zip(en, ja, strict=True)]
+        return lengths
 
     def _check_same_config(self) -> None:
         saved = json.loads((self.run_dir / "config.json").read_text(encoding="utf-8"))["config"]
@@ -440,6 +480,8 @@ class _Trainer:
         self.student.max_seq_length = config.max_seq_length
         for name, param in self.student.named_parameters():
             if ".pooler." in name:  # BERT's [CLS] pooler is loaded but unused by mean pooling: no grad, no DDP error
+                param.requires_grad_(False)
+            if config.freeze_embeddings and "word_embeddings" in name:
                 param.requires_grad_(False)
         self.prompt = _student_prompt(self.student)
 
@@ -492,6 +534,13 @@ class _Trainer:
 
     def evaluate_dev(self) -> dict[str, float]:
         """Dev metrics (fractions; dev_mse ×100) of the current student."""
+        began = time.perf_counter()
+        try:
+            return self._evaluate_dev()
+        finally:
+            self.overhead_seconds += time.perf_counter() - began
+
+    def _evaluate_dev(self) -> dict[str, float]:
         if self.dev is None or self.teacher_dev is None:
             return {}
         from xlingual.models import encode
@@ -517,6 +566,14 @@ class _Trainer:
     # .................................................................. checkpoints
 
     def save_checkpoint(self, step: int, epoch: int, batch_in_epoch: int, optimizer: Any, scheduler: Any) -> None:
+        """Write an atomic checkpoint (model, optimiser, scheduler, RNG of every rank, position in the data)."""
+        began = time.perf_counter()
+        try:
+            self._save_checkpoint(step, epoch, batch_in_epoch, optimizer, scheduler)
+        finally:
+            self.overhead_seconds += time.perf_counter() - began
+
+    def _save_checkpoint(self, step: int, epoch: int, batch_in_epoch: int, optimizer: Any, scheduler: Any) -> None:
         import torch
 
         root = self.run_dir / "checkpoints"
@@ -559,6 +616,7 @@ class _Trainer:
         n_pairs = len(self.train)
         if n_pairs < self.dist.world:
             raise ConfigError(f"{n_pairs} training pairs cannot be shared by {self.dist.world} processes")
+        self.lengths = self._pair_lengths() if config.group_by_length else None
         batches_per_epoch = len(_batches(np.arange(n_pairs), config.batch_size, self.dist))
         total_steps = config.max_steps if config.max_steps else batches_per_epoch * config.epochs
         epochs_needed = math.ceil(total_steps / batches_per_epoch)
@@ -578,7 +636,10 @@ class _Trainer:
             },
             {"params": [p for n, p in params if n.endswith(no_decay)], "weight_decay": 0.0},
         ]
-        optimizer = torch.optim.AdamW(groups, lr=config.lr)
+        try:  # the fused kernel is about 3× faster than the default on CPU for a 100M-parameter model
+            optimizer = torch.optim.AdamW(groups, lr=config.lr, fused=True)
+        except (RuntimeError, TypeError):
+            optimizer = torch.optim.AdamW(groups, lr=config.lr)
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, _lr_lambda(total_steps, warmup))
 
         step, start_epoch, start_batch = 0, 0, 0
@@ -621,6 +682,7 @@ class _Trainer:
             dynamic_ncols=True,
         )
         started = time.perf_counter()
+        self.overhead_seconds = 0.0
         pairs_at_start = self.pairs_seen
         model.train()
         try:
@@ -643,6 +705,7 @@ class _Trainer:
             ) from exc
         bar.close()
         seconds = time.perf_counter() - started
+        train_seconds = seconds - self.overhead_seconds  # without checkpoint writes and dev evaluations
         after: dict[str, float] = {}
         model_dir = self.run_dir / "model"
         if self.dist.main:
@@ -657,7 +720,7 @@ class _Trainer:
             steps=step,
             pairs_seen=self.pairs_seen,
             seconds=seconds,
-            pairs_per_second=pairs_done / seconds if seconds > 0 else 0.0,
+            pairs_per_second=pairs_done / train_seconds if train_seconds > 0 else 0.0,
             before=before,
             after=after,
         )
@@ -687,7 +750,13 @@ class _Trainer:
         n_pairs = len(self.train)
         metrics_path = self.run_dir / "metrics.jsonl"
         for epoch in range(start_epoch, epochs_needed):
-            batches = _batches(_epoch_order(n_pairs, config.seed, epoch), config.batch_size, self.dist)
+            batches = _batches(
+                _epoch_order(n_pairs, config.seed, epoch),
+                config.batch_size,
+                self.dist,
+                self.lengths,
+                (config.seed, epoch),
+            )
             first = start_batch if epoch == start_epoch else 0
             for b in range(first, len(batches)):
                 if step >= total_steps:

@@ -43,7 +43,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 #: Bump when the conversion code changes what it writes; old conversions are then redone.
-CONVERTER_VERSION = 1
+CONVERTER_VERSION = 2
 #: Prompts multilingual-e5 was trained with; the converted folder records them so that a plain
 #: ``SentenceTransformer(path).encode(texts)`` embeds like the reference engine's ``query()``.
 E5_PROMPTS = {"query": "query: ", "passage": "passage: "}
@@ -413,6 +413,8 @@ def convert_me5_small(out_dir: Path) -> Path:
             layer_norm_eps=weights.layer_norm_eps,
             hidden_act="gelu",
             pad_token_id=weights.special_ids["pad"],
+            bos_token_id=weights.special_ids["bos"],
+            eos_token_id=weights.special_ids["eos"],
         )
         bert = BertModel(config, add_pooling_layer=False)
         state = {name: torch.from_numpy(np.ascontiguousarray(arr)) for name, arr in e5_state_dict(weights).items()}
