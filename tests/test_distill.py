@@ -97,7 +97,9 @@ def test_run_directory_and_loss_falls(tiny_models, corpus, tmp_path, isolated_ho
     losses = [r["loss"] for r in records if "loss" in r]
     assert len(losses) == 12
     assert np.mean(losses[-3:]) < 0.7 * np.mean(losses[:3])  # overfitting 10 pairs: the loss must fall
-    assert {"dev_mse", "en2ja_acc", "ja2en_acc", "cross_ja2en_acc"} <= set(records[0])
+    assert records[0]["untouched"] == 1.0 and "cross_ja2en_acc" not in records[0]  # 32-d student vs 16-d teacher
+    assert {"dev_mse", "en2ja_acc", "ja2en_acc", "cross_ja2en_acc"} <= set(records[1])
+    assert "untouched" in (out / "report.md").read_text() and "distilled" in result.summary()
     from sentence_transformers import SentenceTransformer
 
     model = SentenceTransformer(str(out / "model"), device="cpu")

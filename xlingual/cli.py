@@ -272,6 +272,7 @@ def distill(
                 "pairs_seen": result.pairs_seen,
                 "seconds": round(result.seconds, 2),
                 "pairs_per_second": round(result.pairs_per_second, 2),
+                "untouched": result.untouched,
                 "before": result.before,
                 "after": result.after,
             }

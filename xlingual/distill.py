@@ -83,6 +83,9 @@ class RunResult:
     pairs_seen: int
     seconds: float
     pairs_per_second: float
+    #: Dev metrics of the student as loaded (no head, no training); cross metrics only when dims match.
+    untouched: dict[str, float] = field(default_factory=dict)
+    #: Dev metrics after the closed-form head, before the first gradient step.
     before: dict[str, float] = field(default_factory=dict)
     after: dict[str, float] = field(default_factory=dict)
 
@@ -95,10 +98,12 @@ class RunResult:
             f"time:   {self.seconds:.0f} s of training, {self.pairs_per_second:.1f} pairs/s",
         ]
         if self.before and self.after:
-            lines.append(f"{'dev metric':<18} {'before':>8} {'after':>8}")
+            lines.append(f"{'dev metric':<18} {'untouched':>10} {'head only':>10} {'distilled':>10}")
             for key in DEV_METRICS:
                 if key in self.before and key in self.after:
-                    lines.append(f"{key:<18} {self.before[key]:>8.3f} {self.after[key]:>8.3f}")
+                    first = f"{self.untouched[key]:>10.3f}" if key in self.untouched else f"{'-':>10}"
+                    lines.append(f"{key:<18} {first} {self.before[key]:>10.3f} {self.after[key]:>10.3f}")
+            lines.append("(accuracies are fractions of the dev pairs; dev_mse is ×100)")
         return "\n".join(lines)
 
 
@@ -490,7 +495,10 @@ class _Trainer:
         self.teacher_dev = (
             _teacher_vectors(self.teacher, self.teacher_id, list(self.dev.en), quiet=True) if self.dev else None
         )
+        self.untouched: dict[str, float] = {}
         if self.resume_from is None:
+            if self.dist.main:
+                self.untouched = self.evaluate_dev()
             self.head = self._build_head(int(self.teacher_train.shape[1]))
         self.student.to(self.device)
 
@@ -556,12 +564,11 @@ class _Trainer:
         finally:
             self.student.train(was_training)
         teacher_en = np.asarray(self.teacher_dev)
-        return {
-            "dev_mse": float(np.mean((ja - teacher_en) ** 2) * 100),
-            "en2ja_acc": _top1_accuracy(en, ja),
-            "ja2en_acc": _top1_accuracy(ja, en),
-            "cross_ja2en_acc": _top1_accuracy(ja, teacher_en),
-        }
+        metrics = {"en2ja_acc": _top1_accuracy(en, ja), "ja2en_acc": _top1_accuracy(ja, en)}
+        if teacher_en.shape[1] == ja.shape[1]:  # an untouched student of another dimension has no cross metrics
+            metrics["dev_mse"] = float(np.mean((ja - teacher_en) ** 2) * 100)
+            metrics["cross_ja2en_acc"] = _top1_accuracy(ja, teacher_en)
+        return metrics
 
     # .................................................................. checkpoints
 
@@ -667,6 +674,8 @@ class _Trainer:
         if self.dist.main:
             if self.resume_from is None:
                 before = self.evaluate_dev()
+                if self.untouched:
+                    self._log_metrics(metrics_path, {"step": 0, "untouched": 1.0, **self.untouched})
                 self._log_metrics(metrics_path, {"step": 0, **before})
             else:
                 before = self._first_metrics(metrics_path)
@@ -721,6 +730,7 @@ class _Trainer:
             pairs_seen=self.pairs_seen,
             seconds=seconds,
             pairs_per_second=pairs_done / train_seconds if train_seconds > 0 else 0.0,
+            untouched=self.untouched,
             before=before,
             after=after,
         )
@@ -873,7 +883,9 @@ class _Trainer:
 
     def _first_metrics(self, path: Path) -> dict[str, float]:
         for record in self._read_metrics(path):
-            if record.get("step") == 0:
+            if record.get("step") == 0 and "untouched" in record:
+                self.untouched = {k: v for k, v in record.items() if k in DEV_METRICS}
+            elif record.get("step") == 0:
                 return {k: v for k, v in record.items() if k in DEV_METRICS}
         return {}
 

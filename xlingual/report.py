@@ -45,7 +45,7 @@ def plot_curves(records: list[dict[str, Any]], out_png: Path) -> Path:
     ax_loss.set(title="training loss (MSE en + MSE ja)", xlabel="step", ylabel="loss")
     ax_loss.set_yscale("log")
     for key in ("en2ja_acc", "ja2en_acc", "cross_ja2en_acc"):
-        points = [(r["step"], r[key]) for r in records if key in r]
+        points = [(r["step"], r[key]) for r in records if key in r and "untouched" not in r]
         if points:
             ax_dev.plot([s for s, _ in points], [v for _, v in points], marker="o", label=key)
     ax_dev.set(title="dev retrieval accuracy", xlabel="step", ylabel="top-1 accuracy", ylim=(0, 1.02))
@@ -71,12 +71,13 @@ def write_run_report(run_dir: Path, result: RunResult) -> Path:
         f"- steps: {result.steps}, pairs seen: {result.pairs_seen}",
         f"- training time: {result.seconds:.0f} s ({result.pairs_per_second:.1f} pairs/s)",
         "",
-        "| dev metric | before | after |",
-        "|---|---:|---:|",
+        "| dev metric | untouched student | after the closed-form head | distilled |",
+        "|---|---:|---:|---:|",
     ]
     for key, label in METRIC_LABELS.items():
         if key in result.before and key in result.after:
-            lines.append(f"| {label} | {result.before[key]:.4f} | {result.after[key]:.4f} |")
+            first = f"{result.untouched[key]:.4f}" if key in result.untouched else "–"
+            lines.append(f"| {label} | {first} | {result.before[key]:.4f} | {result.after[key]:.4f} |")
     lines += ["", "Accuracies are fractions (1.0 = every dev sentence finds its translation first).", ""]
     lines.append("![loss and dev curves](curves.png)")
     out = run_dir / "report.md"
