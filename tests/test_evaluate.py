@@ -504,3 +504,27 @@ def test_real_teacher_on_fifty_pairs():
     assert float(row["mean_acc"]) >= 0.9
     assert float(row["cross_ja2en_acc"]) >= 0.9
     assert row["mse_en"] == 0.0
+
+
+def test_cached_embeddings_skip_loading_the_model(tiny_models, isolated_home, monkeypatch):
+    import xlingual.models as models
+    from xlingual.data import ParallelCorpus
+    from xlingual.evaluate import evaluate
+
+    pairs = ParallelCorpus(en=["one cat", "two dogs", "red sun"], ja=["猫が一匹", "犬が二匹", "赤い太陽"])
+    loads = []
+    original = models.load_model
+
+    def counting(spec, device=None):
+        loads.append(spec)
+        return original(spec, device=device)
+
+    monkeypatch.setattr(models, "load_model", counting)
+    first = evaluate([tiny_models["student"]], pairs, config=EvalConfig())
+    assert loads == [tiny_models["student"]]
+    loads.clear()
+    second = evaluate([tiny_models["student"]], pairs, config=EvalConfig())
+    assert loads == []  # both sides came from the cache: the model was not even loaded
+    assert first.metrics[0]["mean_acc"] == second.metrics[0]["mean_acc"]
+    evaluate([tiny_models["student"]], pairs, config=EvalConfig(cache=False))
+    assert loads == [tiny_models["student"]]

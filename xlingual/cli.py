@@ -328,6 +328,7 @@ def distill(
 )
 @click.option("--device", default=EvalConfig.device, help="Torch device (cpu, cuda, mps); default: automatic.")
 @click.option("--detokenize", is_flag=True, help="Undo word tokenisation of the pairs (e.g. the Tanaka corpus).")
+@click.option("--no-cache", is_flag=True, help="Re-embed even when the embeddings are cached on disk.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per model, one per line (fractions 0-1).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress messages or bars.")
 def evaluate(
@@ -340,6 +341,7 @@ def evaluate(
     margin_k: int,
     device: str | None,
     detokenize: bool,
+    no_cache: bool,
     as_json: bool,
     quiet: bool,
 ) -> None:
@@ -355,7 +357,9 @@ def evaluate(
     from xlingual import evaluate as eval_lib
 
     _setup_logging(quiet or as_json)
-    config = EvalConfig(batch_size=batch_size, margin_k=margin_k, device=device, show_progress=not quiet)
+    config = EvalConfig(
+        batch_size=batch_size, margin_k=margin_k, device=device, show_progress=not quiet, cache=not no_cache
+    )
     report = eval_lib.evaluate(
         list(models),
         pairs,

@@ -117,6 +117,9 @@ class EvalConfig:
     block_size: int | None = None
     #: Show encoding progress bars (on stderr).
     show_progress: bool = False
+    #: Reuse embeddings from the on-disk cache (``$XLINGUAL_HOME/embeddings``) for models given as specs;
+    #: a cached model is not even loaded.
+    cache: bool = True
 
 
 @dataclass

@@ -653,6 +653,27 @@ def _encode(model: Encoder, texts: Sequence[str], batch_size: int, show_progress
     return encode(model, texts, batch_size=batch_size, show_progress=show_progress)
 
 
+def _spec_cache_key(spec: str, texts: Sequence[str]) -> str | None:
+    """Cache key of a model spec's embeddings of ``texts`` (the distillation's teacher convention), or None.
+
+    The key is the folder's content fingerprint (weights, prompts and settings included) plus its
+    ``max_seq_length``, so the teacher vectors cached by ``xlingual distill`` are found here too.
+    """
+    from xlingual.cache import cache_key
+    from xlingual.models import fingerprint, resolve_model_path
+
+    path = resolve_model_path(spec)
+    if path is None:
+        return None
+    max_seq_length = 0
+    settings = path / "sentence_bert_config.json"
+    if settings.is_file():
+        max_seq_length = int(json.loads(settings.read_text(encoding="utf-8")).get("max_seq_length") or 0)
+    if max_seq_length < 1:  # newer folders keep it elsewhere; the fingerprint covers every settings file anyway
+        return cache_key(fingerprint(path), texts, max_seq_length=1, extra="max_seq_length:from-folder")
+    return cache_key(fingerprint(path), texts, max_seq_length=max_seq_length)
+
+
 def _named(models: Sequence[ModelLike] | Mapping[str, ModelLike]) -> list[tuple[str, ModelLike]]:
     if isinstance(models, Mapping):
         named = [(str(name), model) for name, model in models.items()]
@@ -722,20 +743,31 @@ def evaluate(
     def embed(model: Encoder, texts: Sequence[str]) -> np.ndarray:
         return _encode(model, texts, config.batch_size, config.show_progress)
 
+    def embed_spec(spec: ModelLike, texts: Sequence[str]) -> np.ndarray:
+        """Embeddings of ``texts`` by ``spec``, from the on-disk cache when the spec names a local model."""
+        key = _spec_cache_key(spec, texts) if config.cache and isinstance(spec, str) else None
+        if key is None:
+            return embed(load(spec), texts)
+        from xlingual.cache import EmbeddingCache
+
+        cached = EmbeddingCache().get_or_compute(
+            key, texts, lambda chunk: embed(load(spec), chunk), meta={"model": str(spec)}
+        )
+        return np.asarray(cached)
+
     teacher_en = None
     if teacher is not None:
         logger.info("embedding %d English sentences with the teacher", len(en_texts))
-        teacher_en = embed(load(teacher), en_texts)
+        teacher_en = embed_spec(teacher, en_texts)
 
     rows: list[Metrics] = []
     similarities: list[PairSimilarities] = []
     for name, spec in named:
         started = time.perf_counter()
         logger.info("evaluating %s on %d pairs", name, len(en_texts))
-        model = load(spec)
         same_as_teacher = teacher_en is not None and isinstance(spec, str) and spec == teacher
-        en_emb = teacher_en if same_as_teacher and teacher_en is not None else embed(model, en_texts)
-        ja_emb = embed(model, ja_texts)
+        en_emb = teacher_en if same_as_teacher and teacher_en is not None else embed_spec(spec, en_texts)
+        ja_emb = embed_spec(spec, ja_texts)
         en2ja, ja2en = retrieval_directions(en_emb, ja_emb, en_texts=en_texts, ja_texts=ja_texts, config=config)
         scores = {**en2ja.metrics("en2ja"), **ja2en.metrics("ja2en")}
         scores["mean_acc"] = (scores["en2ja_acc"] + scores["ja2en_acc"]) / 2
@@ -748,7 +780,7 @@ def evaluate(
             )
         if sts_data is not None:
             row["sts_spearman"] = sts_spearman(
-                embed(model, sts_data.first), embed(model, sts_data.second), sts_data.scores
+                embed_spec(spec, sts_data.first), embed_spec(spec, sts_data.second), sts_data.scores
             )
         row["seconds"] = round(time.perf_counter() - started, 3)
         rows.append({k: row[k] for k in METRIC_KEYS if k in row})
