@@ -2,7 +2,9 @@
 
 The stages are importable on their own; the names below are the short public API::
 
-    from xlingual import load_model, read_corpus
+    from xlingual import Index, load_model, read_corpus
+
+    hits = Index.load("idx").search("東京の天気", k=5)
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__", "encode", "load_model", "read_corpus"]
+__all__ = ["Index", "__version__", "encode", "load_model", "read_corpus"]
 
 
 def __getattr__(name: str) -> Any:
@@ -24,4 +26,8 @@ def __getattr__(name: str) -> Any:
         from xlingual import data
 
         return data.read_corpus
+    if name == "Index":
+        from xlingual import search
+
+        return search.Index
     raise AttributeError(f"module 'xlingual' has no attribute {name!r}")

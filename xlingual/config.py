@@ -158,3 +158,92 @@ class CacheConfig:
     chunk_size: int = 8192
     #: Check an entry's sha256 whenever it is read (1–1.3 s per GB); its size is always checked.
     verify: bool = True
+
+
+@dataclass
+class IndexConfig:
+    """How ``xlingual index build`` / ``add`` split documents, embed passages and choose the FAISS index.
+
+    Example: ``IndexConfig(model="runs/distill/model", index_type="hnsw", max_tokens=128)``.
+    """
+
+    #: Model spec that embeds the passages; queries use it too unless a compatible query model is given.
+    model: str = DEFAULT_STUDENT
+    #: ``auto`` (by corpus size, below), ``flat`` (exact), ``hnsw`` or ``ivf-pq`` (approximate).
+    index_type: str = "auto"
+    #: ``auto`` uses exact search up to this many passages. FAISS: flat is the only exact index, and for
+    #: few vectors a scan takes milliseconds, so a trained index would not pay for its build.
+    flat_max: int = 100_000
+    #: ``auto`` uses HNSW above ``flat_max`` and up to this many passages, IVF-PQ beyond (FAISS's guidance
+    #: when memory is not a concern: ``HNSWM`` or ``IVFK,PQNx4fs,RFlat``; IVF builds faster at scale).
+    hnsw_max: int = 1_000_000
+    #: HNSW links per vector (FAISS: 4 to 64; more is more accurate and uses 8·M bytes more per vector).
+    hnsw_m: int = 32
+    #: HNSW build-time beam width (FAISS's default is 40; wider gives a better graph for a slower build).
+    hnsw_ef_construction: int = 80
+    #: IVF-PQ re-ranks this many candidates per wanted result with the exact vectors (``RFlat``'s k_factor).
+    refine_factor: int = 4
+    #: Search-time knobs (HNSW efSearch, IVF nprobe) are calibrated at build time to the smallest value that
+    #: reaches this recall@10 against exact search on a sample of the indexed vectors.
+    target_recall: float = 0.95
+    #: Vectors of the index used as calibration queries (each one's own id excluded from its results).
+    calibration_queries: int = 256
+    #: Longest passage in model tokens (the model's own limit, less specials and prompt, caps it).
+    max_tokens: int = 200
+    #: Longest passage in characters, used when the model has no tokenizer.
+    max_chars: int = 400
+    #: Passages per encoder forward pass.
+    batch_size: int = 64
+    #: Torch device for the model (``None``: sentence-transformers picks one).
+    device: str | None = None
+    #: JSONL / Parquet field holding the document id (missing: ``FILE:LINE``) and the text.
+    id_key: str = "id"
+    text_key: str = "text"
+    #: Replace an existing index folder at ``--out`` (instead of refusing).
+    overwrite: bool = False
+    #: Progress bar on stderr while embedding.
+    show_progress: bool = True
+    #: Seed of the training and calibration samples.
+    seed: int = 0
+
+
+@dataclass
+class SearchConfig:
+    """How an index is loaded and queried (``xlingual search``, :class:`xlingual.Index`).
+
+    Example: ``SearchConfig(k=5, query_model="runs/distill/model")``.
+    """
+
+    #: Results per query.
+    k: int = 10
+    #: Embed queries with this model instead of the index's own; it must share the index's vector space.
+    query_model: str | None = None
+    #: Check every file's sha256 against the manifest on load (sizes are always checked).
+    verify: bool = True
+    #: Override the calibrated HNSW efSearch / IVF nprobe (``None``: the value stored with the index).
+    ef_search: int | None = None
+    nprobe: int | None = None
+    #: Queries per encoder forward pass.
+    batch_size: int = 64
+    device: str | None = None
+
+
+@dataclass
+class ServeConfig:
+    """The HTTP search service (``xlingual serve``): address and request limits.
+
+    Example: ``ServeConfig(port=8080, max_k=50)``.
+    """
+
+    #: Loopback by default: the service has no authentication.
+    host: str = "127.0.0.1"
+    port: int = 8000
+    #: Largest ``k`` a request may ask for (422 above).
+    max_k: int = 100
+    #: Most queries in one request (413 above).
+    max_batch: int = 32
+    #: Longest query in characters (413 above).
+    max_query_chars: int = 1000
+    #: Largest request body in bytes (413 above).
+    max_body_bytes: int = 1_000_000
+    log_level: str = "info"

@@ -1,13 +1,16 @@
-"""Exact nearest-neighbour search over L2-normalised vectors with FAISS.
+"""Nearest-neighbour search over L2-normalised vectors with FAISS: exact, HNSW and IVF-PQ.
 
 Every similarity scan in xlingual goes through this module. The core is small on purpose:
 
 - :func:`as_vectors` checks and converts an array once (2-D, non-empty, finite, unit or zero rows);
 - :func:`build_flat_index` + :func:`search` — exact inner-product k-NN (``faiss.IndexFlatIP``),
-  queried in blocks; :func:`search` takes any FAISS index, so approximate indexes plug in later;
+  queried in blocks; :func:`search` takes any FAISS index (and its search parameters);
 - :func:`knn` — the two together, for one-off searches;
 - :func:`score_blocks` / :func:`count_at_least` — every score of a block of queries, for scans that
-  need more than the top k (exact ranks, margin fallbacks), never more than one block in memory.
+  need more than the top k (exact ranks, margin fallbacks), never more than one block in memory;
+- :func:`choose_index` / :func:`build_index` / :func:`calibrate` — the approximate indexes behind
+  :class:`xlingual.search.Index`: the type and parameters picked by corpus size following FAISS's
+  guidelines, training, and the search-time knob (efSearch, nprobe) tuned to a target recall.
 
 Inner product equals cosine similarity on L2-normalised vectors, so scores lie in ``[-1, 1]``.
 
@@ -24,12 +27,17 @@ Example::
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections.abc import Iterator
+from dataclasses import asdict, dataclass, replace
+from enum import StrEnum
+from typing import Any
 
 import faiss
 import numpy as np
 
+from xlingual.config import IndexConfig
 from xlingual.errors import SearchIndexError
 
 logger = logging.getLogger(__name__)
@@ -135,12 +143,19 @@ def build_flat_index(database: np.ndarray) -> faiss.IndexFlatIP:
 
 
 def search(
-    index: faiss.Index, queries: np.ndarray, k: int, *, block_size: int | None = None
+    index: faiss.Index,
+    queries: np.ndarray,
+    k: int,
+    *,
+    block_size: int | None = None,
+    params: faiss.SearchParameters | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Top-``k`` of ``index`` for each query, ``block_size`` queries per FAISS call.
 
     ``queries``: ``(n, dim)`` float32, L2-normalised. Returns ``scores`` ``(n, k)`` float32 (inner
     products, decreasing) and ``ids`` ``(n, k)`` int64, ties ordered by id (see the module docstring).
+    ``params`` (from :func:`search_params`) tune an approximate index per call, so concurrent callers
+    never change shared state; such an index may return fewer than ``k`` hits: the rest have id -1.
     """
     _ensure_threads()
     _check_block(block_size)
@@ -152,7 +167,10 @@ def search(
     ids = np.empty((n, k), dtype=np.int64)
     for start in range(0, n, block):
         stop = min(n, start + block)
-        block_scores, block_ids = index.search(vectors[start:stop], k)
+        if params is None:
+            block_scores, block_ids = index.search(vectors[start:stop], k)
+        else:
+            block_scores, block_ids = index.search(vectors[start:stop], k, params=params)
         scores[start:stop], ids[start:stop] = sort_ties(block_scores, block_ids)
     return scores, ids
 
@@ -212,3 +230,313 @@ def count_at_least(
         stop = start + block_scores.shape[0]
         counts[start:stop] = np.count_nonzero(block_scores >= limits[start:stop, None], axis=1)
     return counts
+
+
+# --------------------------------------------------------------------------- approximate indexes
+
+
+class IndexType(StrEnum):
+    """The FAISS index kinds a search index can use (``--index-type``)."""
+
+    FLAT = "flat"
+    HNSW = "hnsw"
+    IVF_PQ = "ivf-pq"
+
+
+#: The fewest vectors IVF-PQ is trained on: 4-bit PQ has 16 centroids per sub-quantizer and FAISS's
+#: k-means asks for 39 training points per centroid (it warns below that) — rounded up.
+IVF_MIN_TRAIN = 1024
+#: FAISS's k-means wants at least this many training points per centroid.
+KMEANS_MIN_POINTS = 39
+#: Training vectors per IVF list (FAISS: 30·K to 256·K, "the more the better"; its k-means samples
+#: down to 256·K anyway). 64·K keeps the build of a 1M-vector index to a few minutes on 2 cores.
+IVF_TRAIN_PER_LIST = 64
+#: efSearch values tried by :func:`calibrate`, smallest first.
+EF_SEARCH_GRID = (16, 24, 32, 48, 64, 96, 128, 192, 256, 384, 512, 768, 1024, 1536, 2048)
+#: The recall cut-off the calibration measures (recall@10, as the benchmark reports).
+CALIBRATION_K = 10
+
+
+@dataclass
+class IndexSpec:
+    """The FAISS index chosen for a corpus and its parameters; stored in the index manifest.
+
+    Example: ``choose_index(250_000, 384, IndexConfig())`` → HNSW, M=32.
+    """
+
+    type: IndexType
+    dim: int
+    #: Why this type was chosen (e.g. "auto: 250,000 vectors > flat_max 100,000").
+    reason: str = ""
+    hnsw_m: int | None = None
+    ef_construction: int | None = None
+    #: HNSW search beam (the speed/recall knob), calibrated by :func:`calibrate`.
+    ef_search: int | None = None
+    nlist: int | None = None
+    #: PQ sub-quantizers of 4 bits each (``PQ{pq_m}x4fs``: fast-scan, ``pq_m / 2`` bytes per vector).
+    pq_m: int | None = None
+    #: IVF lists visited per query (the speed/recall knob), calibrated by :func:`calibrate`.
+    nprobe: int | None = None
+    #: Candidates re-ranked exactly per wanted result (``RFlat``'s k_factor).
+    refine_factor: int | None = None
+    train_size: int | None = None
+    #: recall@10 against exact search measured by :func:`calibrate` (1.0 for flat).
+    calibrated_recall: float | None = None
+
+    def factory_string(self) -> str:
+        """The ``faiss.index_factory`` string of this index, e.g. ``"IVF4000,PQ192x4fs,RFlat"``."""
+        if self.type is IndexType.FLAT:
+            return "Flat"
+        if self.type is IndexType.HNSW:
+            return f"HNSW{self.hnsw_m},Flat"
+        return f"IVF{self.nlist},PQ{self.pq_m}x4fs,RFlat"
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (the type as its string value), plus the factory string."""
+        out = asdict(self)
+        out["type"] = self.type.value
+        out["factory"] = self.factory_string()
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> IndexSpec:
+        """Inverse of :meth:`as_dict` (unknown keys, such as ``factory``, are ignored)."""
+        fields = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
+        fields["type"] = parse_index_type(str(fields.get("type", "")))
+        return cls(**fields)
+
+
+def parse_index_type(value: str) -> IndexType:
+    """``"hnsw"`` → :attr:`IndexType.HNSW`; a :class:`SearchIndexError` naming the choices otherwise."""
+    try:
+        return IndexType(value)
+    except ValueError:
+        choices = ", ".join(t.value for t in IndexType)
+        raise SearchIndexError(f"Unknown index type {value!r}; choose auto, {choices}.") from None
+
+
+def ivf_nlist(n: int) -> int:
+    """IVF list count for ``n`` vectors: ``4·sqrt(n)``, at most 65,536, at most ``n / 39``.
+
+    FAISS's guidance: K = 4·sqrt(N) to 16·sqrt(N) below 1M vectors, 65,536 from 1M to 10M; its k-means
+    wants :data:`KMEANS_MIN_POINTS` training points per list, so small corpora get fewer lists.
+    """
+    nlist = min(65_536, round(4 * math.sqrt(n)))
+    return max(1, min(nlist, n // KMEANS_MIN_POINTS))
+
+
+def choose_index(n: int, dim: int, config: IndexConfig | None = None) -> IndexSpec:
+    """Pick the index type and its build parameters for ``n`` vectors of dimension ``dim``.
+
+    ``config.index_type="auto"`` picks by size: flat up to ``flat_max`` vectors, HNSW up to
+    ``hnsw_max``, IVF-PQ above. Search-time knobs start at a safe default; :func:`calibrate` tunes them.
+    """
+    config = config or IndexConfig()
+    if n < 1 or dim < 1:
+        raise SearchIndexError(f"Cannot index {n} vectors of dimension {dim}; pass at least one vector.")
+    if config.index_type == "auto":
+        if n <= config.flat_max:
+            kind, reason = IndexType.FLAT, f"auto: {n:,} vectors ≤ flat_max {config.flat_max:,} (exact search)"
+        elif n <= config.hnsw_max:
+            kind, reason = IndexType.HNSW, f"auto: {n:,} vectors in ({config.flat_max:,}, {config.hnsw_max:,}]"
+        else:
+            kind, reason = IndexType.IVF_PQ, f"auto: {n:,} vectors > hnsw_max {config.hnsw_max:,}"
+    else:
+        kind, reason = parse_index_type(config.index_type), f"asked for {config.index_type}"
+    if kind is IndexType.FLAT:
+        return IndexSpec(kind, dim, reason, calibrated_recall=1.0)
+    if kind is IndexType.HNSW:
+        if not 2 <= config.hnsw_m <= 256:
+            raise SearchIndexError(f"hnsw_m={config.hnsw_m} is out of range; FAISS recommends 4 to 64.")
+        return IndexSpec(
+            kind,
+            dim,
+            reason,
+            hnsw_m=config.hnsw_m,
+            ef_construction=config.hnsw_ef_construction,
+            ef_search=64,
+        )
+    if n < IVF_MIN_TRAIN:
+        raise SearchIndexError(
+            f"ivf-pq needs at least {IVF_MIN_TRAIN:,} vectors to train its quantizers, got {n:,}; "
+            f"use --index-type flat (exact, and fast at this size)."
+        )
+    nlist = ivf_nlist(n)
+    return IndexSpec(
+        kind,
+        dim,
+        reason,
+        nlist=nlist,
+        # Two dimensions per 4-bit sub-quantizer: FAISS's "PQ{d/2}x4fs" for when memory is no concern.
+        pq_m=dim // 2 if dim % 2 == 0 else dim,
+        nprobe=min(nlist, 16),
+        refine_factor=max(1, config.refine_factor),
+        train_size=min(n, max(IVF_MIN_TRAIN, IVF_TRAIN_PER_LIST * nlist)),
+    )
+
+
+def build_index(vectors: np.ndarray, spec: IndexSpec, *, seed: int = 0) -> faiss.Index:
+    """Create, train (IVF-PQ, on a seeded sample of ``spec.train_size`` rows) and fill the index ``spec`` describes.
+
+    ``vectors``: ``(n, dim)`` float32, L2-normalised; row ``i`` gets id ``i``.
+    """
+    _ensure_threads()
+    data = as_vectors("vectors", vectors, dim=spec.dim)
+    if spec.type is IndexType.FLAT:
+        return build_flat_index(data)
+    if spec.type is IndexType.HNSW:
+        index = faiss.IndexHNSWFlat(spec.dim, int(spec.hnsw_m or 32), faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = int(spec.ef_construction or 40)
+        index.hnsw.efSearch = int(spec.ef_search or 64)
+        index.add(data)
+        return index
+    index = faiss.index_factory(spec.dim, spec.factory_string(), faiss.METRIC_INNER_PRODUCT)
+    n_train = min(data.shape[0], int(spec.train_size or data.shape[0]))
+    if n_train < IVF_MIN_TRAIN:
+        raise SearchIndexError(f"ivf-pq needs at least {IVF_MIN_TRAIN:,} training vectors, got {n_train:,}.")
+    rng = np.random.default_rng(seed)
+    sample = np.sort(rng.choice(data.shape[0], size=n_train, replace=False))
+    index.train(data[sample])
+    index.add(data)
+    _apply_defaults(index, spec)
+    return index
+
+
+def _apply_defaults(index: faiss.Index, spec: IndexSpec) -> None:
+    """Store the calibrated knobs in the FAISS object too, so a plain ``faiss.read_index`` searches alike."""
+    if spec.type is IndexType.HNSW and spec.ef_search:
+        faiss.downcast_index(index).hnsw.efSearch = int(spec.ef_search)
+    elif spec.type is IndexType.IVF_PQ:
+        if spec.nprobe:
+            faiss.extract_index_ivf(index).nprobe = int(spec.nprobe)
+        if spec.refine_factor:
+            faiss.downcast_index(index).k_factor = float(spec.refine_factor)
+
+
+def add_to_index(index: faiss.Index, vectors: np.ndarray, spec: IndexSpec) -> None:
+    """Append ``vectors`` (``(n, dim)`` float32, L2-normalised) with ids ``ntotal …``; no retraining."""
+    _ensure_threads()
+    index.add(as_vectors("vectors", vectors, dim=spec.dim))
+
+
+def search_params(
+    spec: IndexSpec, *, ef_search: int | None = None, nprobe: int | None = None
+) -> faiss.SearchParameters | None:
+    """Per-call FAISS search parameters for ``spec`` (``None`` for flat); overrides win over the stored knobs."""
+    if spec.type is IndexType.HNSW:
+        value = ef_search or spec.ef_search or 64
+        if value < 1:
+            raise SearchIndexError(f"ef_search={value} is not positive; pass 1 or more.")
+        return faiss.SearchParametersHNSW(efSearch=int(value))
+    if spec.type is IndexType.IVF_PQ:
+        probes = nprobe or spec.nprobe or 1
+        if probes < 1:
+            raise SearchIndexError(f"nprobe={probes} is not positive; pass 1 to {spec.nlist}.")
+        ivf = faiss.SearchParametersIVF(nprobe=int(min(probes, spec.nlist or probes)))
+        params = faiss.IndexRefineSearchParameters(k_factor=float(spec.refine_factor or 1), base_index_params=ivf)
+        params.referenced_objects = [ivf]  # the C++ object holds a raw pointer: keep the Python one alive
+        return params
+    return None
+
+
+def exact_view(index: faiss.Index, spec: IndexSpec) -> faiss.Index:
+    """The exact (flat) index inside ``index``: HNSW's storage, IVF-PQ's refinement vectors, or itself."""
+    index = faiss.downcast_index(index)
+    if spec.type is IndexType.HNSW:
+        return faiss.downcast_index(index.storage)
+    if spec.type is IndexType.IVF_PQ:
+        return faiss.downcast_index(index.refine_index)
+    return index
+
+
+def recall_at_k(
+    exact_scores: np.ndarray, approx_scores: np.ndarray, approx_ids: np.ndarray, *, atol: float = 1e-5
+) -> float:
+    """Mean recall@k of approximate results against exact ones, ties tolerated (faiss contrib style).
+
+    An approximate hit counts when it is valid (id ≥ 0) and its (exact) score reaches the exact k-th
+    best score of its row; all arrays ``(n, k)``. Every index type here scores hits exactly (HNSW on the
+    stored vectors, IVF-PQ after re-ranking), so a tied twin of a true neighbour counts as found.
+    """
+    kth = exact_scores[:, -1:]
+    hits = (approx_ids >= 0) & (approx_scores >= kth - atol)
+    return float(hits.sum()) / float(exact_scores.size)
+
+
+def probe_queries(exact: faiss.Index, n_queries: int, *, seed: int = 0) -> np.ndarray:
+    """Synthetic "fresh" queries for calibration: ``(m, dim)`` float32, L2-normalised, ``m ≤ n_queries``.
+
+    A vector ``x`` drawn from the index (seeded) is turned to a random direction orthogonal to it until
+    its cosine with ``x`` equals the cosine between ``x`` and its own nearest other neighbour. The query
+    then sits as far from the corpus as a new point from the same distribution would, instead of on top of
+    an indexed vector (which graph indexes find trivially: that would overstate their recall).
+    """
+    n = int(exact.ntotal)
+    rng = np.random.default_rng(seed)
+    own = np.sort(rng.choice(n, size=min(n_queries, n), replace=False)).astype(np.int64)
+    base = np.ascontiguousarray(exact.reconstruct_batch(own), dtype=np.float32)
+    base = base[np.linalg.norm(base, axis=1) > 0]  # a zero vector has no direction to start from
+    if base.shape[0] == 0:
+        return base
+    scores, ids = search(exact, base, min(2, n))
+    # The nearest *other* vector's cosine; an exact duplicate (cosine 1) still leaves some room to move.
+    nearest = np.where(ids[:, 0] == own[: len(ids)], scores[:, -1], scores[:, 0]) if n > 1 else scores[:, 0]
+    cos = np.clip(nearest, -0.99, 0.99).astype(np.float32)[:, None]
+    noise = rng.standard_normal(base.shape).astype(np.float32)
+    noise -= (noise * base).sum(axis=1, keepdims=True) * base
+    noise /= np.maximum(np.linalg.norm(noise, axis=1, keepdims=True), 1e-12)
+    queries = cos * base + np.sqrt(1.0 - cos**2) * noise
+    return queries / np.linalg.norm(queries, axis=1, keepdims=True)
+
+
+def calibrate(
+    index: faiss.Index,
+    spec: IndexSpec,
+    *,
+    target_recall: float = 0.95,
+    n_queries: int = 256,
+    seed: int = 0,
+) -> IndexSpec:
+    """Return ``spec`` with the cheapest search knobs reaching ``target_recall`` (recall@10, exact as truth).
+
+    HNSW: the smallest efSearch of :data:`EF_SEARCH_GRID`. IVF-PQ: the smallest nprobe (doubling), each
+    tried with the re-ranking factor ×1, ×2 and ×4 (re-ranking a few more candidates costs far less
+    than probing more lists). Queries come from :func:`probe_queries`. When nothing reaches the target,
+    the most accurate setting is kept and a warning logged. Flat is exact: returned unchanged.
+    """
+    if spec.type is IndexType.FLAT:
+        return replace(spec, calibrated_recall=1.0)
+    if not 0.0 < target_recall <= 1.0:
+        raise SearchIndexError(f"target_recall={target_recall} is not in (0, 1]; e.g. 0.95.")
+    n = int(index.ntotal)
+    k = min(CALIBRATION_K, n)
+    exact = exact_view(index, spec)
+    queries = probe_queries(exact, n_queries, seed=seed)
+    if queries.shape[0] == 0:
+        return spec
+    exact_scores, _ = search(exact, queries, k)
+    candidates: list[IndexSpec]
+    if spec.type is IndexType.HNSW:
+        candidates = [replace(spec, ef_search=ef) for ef in EF_SEARCH_GRID]
+    else:
+        nlist, factor = int(spec.nlist or 1), int(spec.refine_factor or 1)
+        probes = sorted({min(nlist, 2**p) for p in range(nlist.bit_length() + 1)})
+        candidates = [replace(spec, nprobe=p, refine_factor=factor * m) for p in probes for m in (1, 2, 4)]
+    recall, chosen = 0.0, candidates[-1]
+    for candidate in candidates:
+        scores, ids = search(index, queries, k, params=search_params(candidate))
+        recall = recall_at_k(exact_scores, scores, ids)
+        if recall >= target_recall:
+            chosen = candidate
+            break
+    else:
+        logger.warning(
+            "%s: recall@%d is %.3f with the most accurate setting tried, below the target %.2f",
+            spec.type.value,
+            k,
+            recall,
+            target_recall,
+        )
+    calibrated = replace(chosen, calibrated_recall=round(recall, 4))
+    _apply_defaults(index, calibrated)
+    return calibrated

@@ -1,0 +1,950 @@
+"""Semantic search over a document corpus: :class:`Index` — build, add, save, load, search.
+
+An index is a folder::
+
+    idx/
+      manifest.json             what is inside: model (spec, fingerprint, teacher), dimension, normalisation,
+                                index type and parameters, counts, sources, dates, versions, and the
+                                size and sha256 of every file below — the commit point of every write
+      config.json               the IndexConfig that built it
+      index-000000.faiss        the FAISS index (inner product over L2-normalised vectors; id = passage row)
+      passages-00000.parquet    passage rows: passage_id, doc_id, passage, start, end, text, metadata (JSON)
+      passages-00001.parquet    … one more part per `add`
+
+**Storage.** Passages live in Parquet (zstd): columnar and compressed, readable by pandas, DuckDB or
+Polars, and appendable without rewriting earlier parts. Metadata is a JSON string per row, so
+documents with different fields share one schema.
+
+**Atomic writes.** ``build`` writes a temporary sibling folder and renames it into place. ``add``
+writes new files under new names (each through a temporary file and ``os.replace``), then replaces
+``manifest.json`` — the one file readers trust — and only then deletes files the new manifest no longer
+lists. A crash at any point leaves the previous index intact. Two ``add`` calls on one folder are
+serialised by a file lock. ``load`` checks every file's size and sha256 against the manifest; a missing,
+truncated or altered file raises :class:`~xlingual.errors.SearchIndexError` naming the path and the fix.
+
+**Query models.** Queries are embedded by the index's model, or by another model that shares its
+vector space (see :func:`check_compatible`): the headline use is Japanese queries embedded by a student
+distilled from the teacher that built an English index.
+
+Example::
+
+    idx = Index.build("docs.jsonl", "idx", config=IndexConfig(model="builtin:me5-small"))
+    hits = Index.load("idx").search("東京の天気", k=5)     # [Hit(rank=1, score=0.83, doc_id=..., text=...)]
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import hashlib
+import importlib.metadata as md
+import json
+import logging
+import os
+import shutil
+import sys
+import threading
+import uuid
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, overload
+
+import numpy as np
+
+from xlingual import __version__
+from xlingual import index as faiss_ops
+from xlingual.config import IndexConfig, SearchConfig
+from xlingual.documents import Document, Passage, ReadStats, read_documents, to_passages, tokenizer_counter
+from xlingual.errors import DataError, SearchIndexError
+from xlingual.index import IndexSpec
+
+logger = logging.getLogger(__name__)
+
+MANIFEST_NAME = "manifest.json"
+CONFIG_NAME = "config.json"
+FORMAT_NAME = "xlingual-index"
+FORMAT_VERSION = 1
+#: Passages embedded per progress-bar step (and per call of the encoder).
+ENCODE_CHUNK = 2048
+#: Special tokens a BERT-style encoder adds around every input ([CLS] … [SEP], <s> … </s>).
+_SPECIAL_TOKENS = 2
+
+Corpus = str | os.PathLike[str] | Iterable[Document | Mapping[str, Any] | str]
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One search result: a passage of a document, with its score (cosine similarity, higher is closer)."""
+
+    rank: int
+    score: float
+    doc_id: str
+    #: Position of the passage within its document (0, 1, …).
+    passage: int
+    text: str
+    metadata: dict[str, Any]
+    #: Row of the passage in the index (the FAISS id).
+    passage_id: int
+    #: Character span of the passage in its (NFC-normalised) document.
+    start: int
+    end: int
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready dict; the score rounded to 6 decimals."""
+        out = asdict(self)
+        out["score"] = round(self.score, 6)
+        return out
+
+
+# --------------------------------------------------------------------------- models and compatibility
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """Who embeds: a model spec, its content fingerprint and, for a distilled student, its teacher's.
+
+    ``fingerprint`` is :func:`xlingual.models.fingerprint` of the model folder (``None`` for a hub id);
+    ``teacher_fingerprint`` comes from the folder's ``xlingual_distill.json``.
+    """
+
+    spec: str
+    fingerprint: str | None = None
+    teacher: str | None = None
+    teacher_fingerprint: str | None = None
+
+    @classmethod
+    def from_spec(cls, spec: str) -> ModelInfo:
+        """Resolve ``spec`` (converting a built-in if needed) and read its fingerprints."""
+        from xlingual.models import fingerprint, resolve_model_path
+
+        path = resolve_model_path(spec)
+        if path is None:
+            return cls(spec)
+        teacher = teacher_fp = None
+        distill_meta = path / "xlingual_distill.json"
+        if distill_meta.is_file():
+            try:
+                meta = json.loads(distill_meta.read_text(encoding="utf-8"))
+            except (OSError, json.JSONDecodeError) as exc:
+                raise SearchIndexError(f"{distill_meta} cannot be read ({exc}); re-save the distilled model.") from exc
+            teacher, teacher_fp = meta.get("teacher"), meta.get("teacher_fingerprint")
+        return cls(spec, fingerprint(path), teacher, teacher_fp)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ModelInfo:
+        """Read the ``model`` block of a manifest."""
+        return cls(
+            str(data.get("spec", "")),
+            data.get("fingerprint"),
+            data.get("teacher"),
+            data.get("teacher_fingerprint"),
+        )
+
+    def short(self) -> str:
+        """``spec (fingerprint 1a2b3c4d5e6f)`` for messages."""
+        return f"{self.spec} (fingerprint {self.fingerprint[:12]})" if self.fingerprint else self.spec
+
+
+def check_compatible(index_model: ModelInfo, query_model: ModelInfo) -> str:
+    """Return why ``query_model`` may embed queries for an index built by ``index_model``, or raise.
+
+    Two models share a vector space when they are the same model (equal fingerprints; for hub ids,
+    equal specs), when one was distilled from the other (its ``xlingual_distill.json`` records the
+    other's fingerprint as ``teacher_fingerprint``), or when both were distilled from the same teacher.
+    Anything else raises :class:`SearchIndexError` saying why.
+    """
+    q, i = query_model, index_model
+    if q.fingerprint and q.fingerprint == i.fingerprint:
+        return "same model"
+    if not q.fingerprint and not i.fingerprint and q.spec == i.spec:
+        return "same model id"
+    if q.teacher_fingerprint and q.teacher_fingerprint == i.fingerprint:
+        return f"{q.spec} was distilled from the index's model"
+    if i.teacher_fingerprint and i.teacher_fingerprint == q.fingerprint:
+        return f"the index's model was distilled from {q.spec}"
+    if q.teacher_fingerprint and q.teacher_fingerprint == i.teacher_fingerprint:
+        return "both were distilled from the same teacher"
+    if q.teacher_fingerprint:
+        why = (
+            f"{q.spec} was distilled from {q.teacher or 'a teacher'} (fingerprint {q.teacher_fingerprint[:12]}), "
+            f"not from the index's model {i.short()}"
+        )
+    elif q.fingerprint is None or i.fingerprint is None:
+        why = f"{q.spec} and the index's model {i.spec} are different models and no fingerprints link them"
+    else:
+        why = (
+            f"{q.short()} is a different model from the index's {i.short()} and has no xlingual_distill.json "
+            f"naming it as its teacher"
+        )
+    raise SearchIndexError(
+        f"Query model {q.spec} does not share the index's vector space: {why}. A query model must be the "
+        f"index's model or a student distilled from it (xlingual distill --teacher {i.spec}). Search without "
+        f"--query-model, or build the index with {q.spec}."
+    )
+
+
+def _model_dim(model: Any) -> int | None:
+    for name in ("get_embedding_dimension", "get_sentence_embedding_dimension"):
+        method = getattr(model, name, None)
+        if callable(method):
+            with contextlib.suppress(Exception):
+                value = method()
+                if value:
+                    return int(value)
+    return None
+
+
+def _default_prompt(model: Any) -> str:
+    name = getattr(model, "default_prompt_name", None)
+    prompts = getattr(model, "prompts", None) or {}
+    return str(prompts.get(name) or "") if name else ""
+
+
+def _passage_limit(model: Any, config: IndexConfig) -> tuple[int | None, Any]:
+    """``(max_tokens, counter)`` for the model (counter None: split by ``config.max_chars``)."""
+    counter = tokenizer_counter(model)
+    if counter is None:
+        return None, None
+    limit = config.max_tokens
+    max_seq = getattr(model, "max_seq_length", None)
+    if isinstance(max_seq, int) and max_seq > 0:
+        prompt = _default_prompt(model)
+        prompt_tokens = counter([prompt])[0] if prompt else 0
+        limit = min(limit, max_seq - _SPECIAL_TOKENS - prompt_tokens)
+    if limit < 1:
+        raise SearchIndexError(
+            f"The passage limit works out at {limit} tokens; raise max_tokens (now {config.max_tokens})."
+        )
+    return limit, counter
+
+
+# --------------------------------------------------------------------------- files
+
+
+def _utc_now() -> str:
+    return dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _sha256(data: bytes | memoryview) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _write_atomic(path: Path, data: bytes) -> dict[str, Any]:
+    """Write ``data`` to ``path`` through a temporary file + fsync + ``os.replace``; return its checksum entry."""
+    tmp = path.with_name(f".{path.name}.tmp-{uuid.uuid4().hex[:8]}")
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return {"bytes": len(data), "sha256": _sha256(data)}
+
+
+def _fsync_dir(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+@contextlib.contextmanager
+def _locked(folder: Path) -> Iterator[None]:
+    """Exclusive advisory lock on ``folder/.lock``: one writer at a time."""
+    with open(folder / ".lock", "a+") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+def _rebuild_hint(path: Path, manifest: Mapping[str, Any] | None = None) -> str:
+    sources = [s.get("path") for s in (manifest or {}).get("sources", []) if s.get("path")]
+    model = (manifest or {}).get("model", {}).get("spec")
+    corpus = " ".join(str(s) for s in sources) or "CORPUS"
+    model_part = f" --model {model}" if model else ""
+    return f"rebuild it: xlingual index build {corpus}{model_part} --out {path} --overwrite"
+
+
+def _versions() -> dict[str, str | None]:
+    out: dict[str, str | None] = {"python": sys.version.split()[0]}
+    for package in ("faiss-cpu", "sentence-transformers", "torch", "numpy", "pyarrow"):
+        try:
+            out[package] = md.version(package)
+        except md.PackageNotFoundError:
+            out[package] = None
+    return out
+
+
+# --------------------------------------------------------------------------- passages
+
+
+_PASSAGE_COLUMNS = ("passage_id", "doc_id", "passage", "start", "end", "text", "metadata")
+
+
+class PassageStore:
+    """The passage rows of an index: Parquet parts concatenated in memory (Arrow, no Python objects per row)."""
+
+    def __init__(self, tables: Sequence[Any]) -> None:
+        import pyarrow as pa
+
+        self._table = pa.concat_tables(list(tables)) if tables else self.to_table([], 0)
+
+    @staticmethod
+    def to_table(passages: Sequence[Passage], first_id: int) -> Any:
+        """An Arrow table of ``passages`` with ids ``first_id, first_id + 1, …``."""
+        import pyarrow as pa
+
+        return pa.table(
+            {
+                "passage_id": pa.array(range(first_id, first_id + len(passages)), type=pa.int64()),
+                "doc_id": pa.array([p.doc_id for p in passages], type=pa.string()),
+                "passage": pa.array([p.number for p in passages], type=pa.int32()),
+                "start": pa.array([p.start for p in passages], type=pa.int64()),
+                "end": pa.array([p.end for p in passages], type=pa.int64()),
+                "text": pa.array([p.text for p in passages], type=pa.string()),
+                "metadata": pa.array(
+                    [json.dumps(p.metadata, ensure_ascii=False, default=str) if p.metadata else "" for p in passages],
+                    type=pa.string(),
+                ),
+            }
+        )
+
+    @staticmethod
+    def to_parquet(table: Any) -> bytes:
+        """Serialise one part (zstd-compressed Parquet)."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        sink = pa.BufferOutputStream()
+        pq.write_table(table, sink, compression="zstd")
+        return bytes(sink.getvalue().to_pybytes())
+
+    @staticmethod
+    def from_parquet(data: bytes, where: Path) -> Any:
+        """Read one part; a part with other columns is corrupt."""
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        try:
+            table = pq.read_table(pa.BufferReader(data))
+        except (pa.ArrowException, OSError) as exc:
+            raise SearchIndexError(f"{where} is not a readable Parquet file ({exc})") from exc
+        if tuple(table.column_names) != _PASSAGE_COLUMNS:
+            raise SearchIndexError(f"{where} has columns {table.column_names}, expected {list(_PASSAGE_COLUMNS)}")
+        return table
+
+    @property
+    def table(self) -> Any:
+        """All rows as one ``pyarrow.Table`` (columns: passage_id, doc_id, passage, start, end, text, metadata)."""
+        return self._table
+
+    def __len__(self) -> int:
+        return int(self._table.num_rows)
+
+    def doc_ids(self) -> set[str]:
+        """Every document id in the store."""
+        return set(self._table.column("doc_id").unique().to_pylist())
+
+    def rows(self, ids: Sequence[int]) -> list[dict[str, Any]]:
+        """The rows with these passage ids (= row numbers), metadata decoded."""
+        import pyarrow as pa
+
+        rows = self._table.take(pa.array(list(ids), type=pa.int64())).to_pylist()
+        for row in rows:
+            row["metadata"] = json.loads(row["metadata"]) if row["metadata"] else {}
+        return rows
+
+    def is_contiguous(self) -> bool:
+        """Passage ids are 0, 1, …, n-1 in row order (what FAISS ids point at)."""
+        ids = self._table.column("passage_id").to_numpy()
+        return bool(np.array_equal(ids, np.arange(len(ids))))
+
+
+# --------------------------------------------------------------------------- corpus → passages
+
+
+def _documents(corpus: Corpus, config: IndexConfig, stats: ReadStats, first_number: int) -> Iterator[Document]:
+    if isinstance(corpus, (str, os.PathLike)):
+        yield from read_documents(corpus, id_key=config.id_key, text_key=config.text_key, stats=stats)
+        return
+    from xlingual.documents import normalize_document
+
+    seen: set[str] = set()
+    for number, item in enumerate(corpus, start=first_number):
+        if isinstance(item, Document):
+            doc = Document(item.id, normalize_document(item.text), dict(item.metadata))
+        elif isinstance(item, str):
+            doc = Document(str(number), normalize_document(item))
+        elif isinstance(item, Mapping):
+            if not isinstance(item.get(config.text_key), str):
+                raise DataError(f"document {number}: no string {config.text_key!r} field; pass {{'text': ...}}.")
+            doc_id = str(item.get(config.id_key, number))
+            metadata = {str(k): v for k, v in item.items() if k not in (config.id_key, config.text_key)}
+            doc = Document(doc_id, normalize_document(item[config.text_key]), metadata)
+        else:
+            raise DataError(f"document {number} is a {type(item).__name__}; pass Documents, dicts or strings.")
+        if not doc.text:
+            stats.skipped_blank += 1
+            continue
+        if doc.id in seen:
+            raise DataError(f"document id {doc.id!r} appears twice in the corpus; ids must be unique.")
+        seen.add(doc.id)
+        stats.documents += 1
+        yield doc
+
+
+def _source_name(corpus: Corpus) -> str:
+    return str(corpus) if isinstance(corpus, (str, os.PathLike)) else "<python>"
+
+
+def _embed_passages(encoder: Any, texts: Sequence[str], config: IndexConfig) -> np.ndarray:
+    """``(n, dim)`` float32, L2-normalised, computed in chunks under one progress bar (stderr)."""
+    from tqdm.auto import tqdm
+
+    from xlingual.models import encode
+
+    parts: list[np.ndarray] = []
+    with tqdm(
+        total=len(texts), desc="embedding passages", unit="passage", disable=not config.show_progress, file=sys.stderr
+    ) as bar:
+        for start in range(0, len(texts), ENCODE_CHUNK):
+            chunk = texts[start : start + ENCODE_CHUNK]
+            parts.append(encode(encoder, chunk, batch_size=config.batch_size))
+            bar.update(len(chunk))
+    vectors = np.concatenate(parts) if parts else np.zeros((0, 0), np.float32)
+    return faiss_ops.as_vectors("passage embeddings", vectors)
+
+
+# --------------------------------------------------------------------------- the index
+
+
+class Index:
+    """A searchable corpus: FAISS index + passages + manifest, in one folder.
+
+    Example::
+
+        idx = Index.build("docs.jsonl", "idx")                  # embeds with IndexConfig().model
+        idx.add("more.jsonl")                                   # appends, ids stay unique
+        for hit in Index.load("idx").search("京都の寺", k=3):
+            print(hit.rank, round(hit.score, 3), hit.doc_id, hit.text)
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        manifest: dict[str, Any],
+        faiss_index: Any,
+        passages: PassageStore,
+        *,
+        config: SearchConfig | None = None,
+        encoder: Any = None,
+    ) -> None:
+        self.path = path
+        self.manifest = manifest
+        self.faiss_index = faiss_index
+        self.passages = passages
+        self.config = config or SearchConfig()
+        self.spec = IndexSpec.from_dict(manifest["index"])
+        self.model = ModelInfo.from_dict(manifest["model"])
+        self._encoders: dict[str, Any] = {}
+        if encoder is not None:
+            self._encoders[self.model.spec] = encoder
+        self._encode_lock = threading.Lock()
+
+    # ................................................................. properties
+
+    @property
+    def dim(self) -> int:
+        """Embedding dimension."""
+        return int(self.manifest["dim"])
+
+    def __len__(self) -> int:
+        """Number of passages."""
+        return int(self.faiss_index.ntotal)
+
+    def __repr__(self) -> str:
+        counts = self.manifest["counts"]
+        return (
+            f"Index({str(self.path)!r}, model={self.model.spec!r}, type={self.spec.type.value}, "
+            f"documents={counts['documents']}, passages={counts['passages']})"
+        )
+
+    # ................................................................. build
+
+    @classmethod
+    def build(
+        cls,
+        corpus: Corpus,
+        out: str | os.PathLike[str],
+        *,
+        config: IndexConfig | None = None,
+        encoder: Any = None,
+    ) -> Index:
+        """Read ``corpus``, split it into passages, embed them with ``config.model`` and write the index to ``out``.
+
+        ``corpus``: a document file (see :mod:`xlingual.documents`) or an iterable of
+        :class:`~xlingual.documents.Document`, dicts with ``id``/``text`` or plain strings. ``encoder``:
+        an already loaded model for ``config.model`` (skips loading). ``out`` must not hold an index
+        unless ``config.overwrite``. Example: ``Index.build("docs.txt", "idx", config=IndexConfig(model=m))``.
+        """
+        config = config or IndexConfig()
+        target = Path(out)
+        if target.exists() and (not target.is_dir() or any(target.iterdir())) and not config.overwrite:
+            raise SearchIndexError(
+                f"{target} already exists; pass --overwrite (IndexConfig.overwrite) to replace it, "
+                f"or xlingual index add {target} CORPUS to append to it."
+            )
+        if not 0.0 < config.target_recall <= 1.0:
+            raise SearchIndexError(f"target_recall={config.target_recall} is not in (0, 1]; e.g. 0.95.")
+        model_info = ModelInfo.from_spec(config.model)
+        encoder = encoder if encoder is not None else _load_model(config.model, config.device)
+        stats = ReadStats()
+        max_tokens, counter = _passage_limit(encoder, config)
+        passages = list(
+            to_passages(
+                _documents(corpus, config, stats, 0),
+                max_tokens=max_tokens,
+                count_tokens=counter,
+                max_chars=config.max_chars,
+            )
+        )
+        if not passages:
+            raise DataError(
+                f"{_source_name(corpus)} holds no text ({stats.skipped_blank} blank documents); nothing to index."
+            )
+        logger.info("%d documents → %d passages", stats.documents, len(passages))
+        vectors = _embed_passages(encoder, [p.text for p in passages], config)
+        model_dim = _model_dim(encoder)
+        if model_dim is not None and model_dim != vectors.shape[1]:
+            raise SearchIndexError(f"{config.model} reports dimension {model_dim} but embeds {vectors.shape[1]}.")
+        spec = faiss_ops.choose_index(len(passages), vectors.shape[1], config)
+        logger.info("building a %s index (%s)", spec.factory_string(), spec.reason)
+        faiss_index = faiss_ops.build_index(vectors, spec, seed=config.seed)
+        spec = faiss_ops.calibrate(
+            faiss_index,
+            spec,
+            target_recall=config.target_recall,
+            n_queries=config.calibration_queries,
+            seed=config.seed,
+        )
+        now = _utc_now()
+        manifest: dict[str, Any] = {
+            "format": FORMAT_NAME,
+            "format_version": FORMAT_VERSION,
+            "xlingual_version": __version__,
+            "created_at": now,
+            "updated_at": now,
+            "generation": 0,
+            "model": {
+                **asdict(model_info),
+                "max_seq_length": getattr(encoder, "max_seq_length", None),
+                "prompt": _default_prompt(encoder) or None,
+            },
+            "dim": int(vectors.shape[1]),
+            "normalised": True,
+            "metric": "inner_product",
+            "index": spec.as_dict(),
+            "splitting": {
+                "unit": "tokens" if max_tokens else "characters",
+                "max_tokens": max_tokens,
+                "max_chars": None if max_tokens else config.max_chars,
+                "boundaries": "。！？．!? (outside brackets), '. ', line breaks",
+            },
+            "counts": {"documents": stats.documents, "passages": len(passages), "skipped_blank": stats.skipped_blank},
+            "sources": [
+                {
+                    "path": _source_name(corpus),
+                    "documents": stats.documents,
+                    "passages": len(passages),
+                    "added_at": now,
+                }
+            ],
+            "versions": _versions(),
+        }
+        table = PassageStore.to_table(passages, 0)
+        cls._write_new(target, manifest, faiss_index, table, config)
+        return cls(target, manifest, faiss_index, PassageStore([table]), encoder=encoder)
+
+    @staticmethod
+    def _write_new(target: Path, manifest: dict[str, Any], faiss_index: Any, table: Any, config: IndexConfig) -> None:
+        """Write a complete index into a temporary sibling folder, then rename it to ``target``."""
+        import faiss
+
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex[:8]}")
+        tmp.mkdir()
+        try:
+            index_name, part_name = "index-000000.faiss", "passages-00000.parquet"
+            checksums = {
+                index_name: _write_atomic(tmp / index_name, faiss.serialize_index(faiss_index).tobytes()),
+                part_name: _write_atomic(tmp / part_name, PassageStore.to_parquet(table)),
+            }
+            config_payload = {"xlingual_version": __version__, "config": asdict(config), "command": sys.argv}
+            config_bytes = (json.dumps(config_payload, indent=2, ensure_ascii=False, default=str) + "\n").encode()
+            checksums[CONFIG_NAME] = _write_atomic(tmp / CONFIG_NAME, config_bytes)
+            manifest["files"] = {"index": index_name, "passages": [part_name], "config": CONFIG_NAME}
+            manifest["checksums"] = checksums
+            _write_atomic(tmp / MANIFEST_NAME, _manifest_bytes(manifest))
+            _fsync_dir(tmp)
+            if target.exists():
+                old = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
+                os.replace(target, old)
+                os.replace(tmp, target)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.replace(tmp, target)
+            _fsync_dir(target.parent)
+        finally:
+            if tmp.exists():
+                shutil.rmtree(tmp, ignore_errors=True)
+
+    # ................................................................. load
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], *, config: SearchConfig | None = None, encoder: Any = None) -> Index:
+        """Open an index folder, checking every file against the manifest (sizes always, sha256 if ``verify``).
+
+        The model is loaded on the first text search, not here. ``encoder``: an already loaded model
+        for the index's own model spec. Example: ``Index.load("idx").search("雨の日")``.
+        """
+        import faiss
+
+        config = config or SearchConfig()
+        folder = Path(path)
+        manifest = read_manifest(folder)
+        checksums: dict[str, Any] = manifest["checksums"]
+        files = manifest["files"]
+        listed = [files["index"], *files["passages"]]
+        contents: dict[str, bytes] = {}
+        for name in listed:
+            contents[name] = _read_checked(folder, name, checksums, manifest, verify=config.verify)
+        if files.get("config") in checksums:
+            _read_checked(folder, files["config"], checksums, manifest, verify=config.verify)
+        try:
+            faiss_index = faiss.deserialize_index(np.frombuffer(contents[files["index"]], dtype=np.uint8))
+        except RuntimeError as exc:
+            raise SearchIndexError(
+                f"{folder / files['index']} is not a readable FAISS index ({str(exc).splitlines()[0]}); "
+                f"{_rebuild_hint(folder, manifest)}"
+            ) from exc
+        tables = [PassageStore.from_parquet(contents[name], folder / name) for name in files["passages"]]
+        store = PassageStore(tables)
+        counts = manifest["counts"]
+        problems = []
+        if faiss_index.ntotal != counts["passages"]:
+            problems.append(f"the FAISS index holds {faiss_index.ntotal} vectors, the manifest {counts['passages']}")
+        if len(store) != counts["passages"]:
+            problems.append(f"the passage files hold {len(store)} rows, the manifest {counts['passages']}")
+        if faiss_index.d != manifest["dim"]:
+            problems.append(f"the FAISS index has dimension {faiss_index.d}, the manifest {manifest['dim']}")
+        if not problems and not store.is_contiguous():
+            problems.append("passage ids are not 0..n-1 in order")
+        if problems:
+            raise SearchIndexError(
+                f"{folder} is inconsistent: {'; '.join(problems)}; {_rebuild_hint(folder, manifest)}"
+            )
+        return cls(folder, manifest, faiss_index, store, config=config, encoder=encoder)
+
+    # ................................................................. add
+
+    def add(self, corpus: Corpus, *, config: IndexConfig | None = None) -> int:
+        """Append the documents of ``corpus`` without rebuilding; return the number of passages added.
+
+        The index's model embeds them and its splitting settings apply (``config`` supplies the reader
+        keys, batch size and progress bar only). A document id already in the index is refused. HNSW and
+        IVF-PQ keep their graph / trained quantizers; the search knobs are calibrated again afterwards.
+        Example: ``Index.load("idx").add("more.jsonl")``.
+        """
+        import faiss
+
+        config = config or IndexConfig()
+        encoder = self._encoder(None)
+        splitting, counts = self.manifest["splitting"], self.manifest["counts"]
+        counter = tokenizer_counter(encoder) if splitting.get("max_tokens") else None
+        stats = ReadStats()
+        passages = list(
+            to_passages(
+                # Plain strings are numbered on from every document seen so far (blank ones included).
+                _documents(corpus, config, stats, counts["documents"] + counts["skipped_blank"]),
+                max_tokens=splitting.get("max_tokens"),
+                count_tokens=counter,
+                max_chars=int(splitting.get("max_chars") or config.max_chars),
+            )
+        )
+        if not passages:
+            raise DataError(
+                f"{_source_name(corpus)} holds no text ({stats.skipped_blank} blank documents); nothing added."
+            )
+        clashes = sorted({p.doc_id for p in passages} & self.passages.doc_ids())
+        if clashes:
+            shown = ", ".join(repr(c) for c in clashes[:5]) + (" …" if len(clashes) > 5 else "")
+            raise SearchIndexError(
+                f"{len(clashes)} document ids of {_source_name(corpus)} are already in {self.path}: {shown}. "
+                f"Ids must stay unique: give the new documents other ids (text files are numbered FILE:LINE)."
+            )
+        vectors = _embed_passages(encoder, [p.text for p in passages], config)
+        vectors = faiss_ops.as_vectors("passage embeddings", vectors, dim=self.dim)
+        with _locked(self.path):
+            on_disk = read_manifest(self.path)
+            if on_disk.get("generation") != self.manifest.get("generation"):
+                raise SearchIndexError(
+                    f"{self.path} was changed by another process since it was loaded; load it again and retry."
+                )
+            try:
+                first_id = len(self)
+                faiss_ops.add_to_index(self.faiss_index, vectors, self.spec)
+                spec = faiss_ops.calibrate(
+                    self.faiss_index,
+                    self.spec,
+                    target_recall=config.target_recall,
+                    n_queries=config.calibration_queries,
+                    seed=config.seed,
+                )
+                table = PassageStore.to_table(passages, first_id)
+                generation = int(self.manifest.get("generation", 0)) + 1
+                manifest = json.loads(json.dumps(self.manifest))
+                files, checksums = manifest["files"], manifest["checksums"]
+                old_index = files["index"]
+                index_name = f"index-{generation:06d}.faiss"
+                part_name = f"passages-{len(files['passages']):05d}.parquet"
+                checksums[index_name] = _write_atomic(
+                    self.path / index_name, faiss.serialize_index(self.faiss_index).tobytes()
+                )
+                checksums[part_name] = _write_atomic(self.path / part_name, PassageStore.to_parquet(table))
+                checksums.pop(old_index, None)
+                files["index"] = index_name
+                files["passages"].append(part_name)
+                now = _utc_now()
+                manifest["generation"] = generation
+                manifest["updated_at"] = now
+                manifest["index"] = spec.as_dict()
+                manifest["counts"]["documents"] += stats.documents
+                manifest["counts"]["passages"] += len(passages)
+                manifest["counts"]["skipped_blank"] += stats.skipped_blank
+                manifest["sources"].append(
+                    {
+                        "path": _source_name(corpus),
+                        "documents": stats.documents,
+                        "passages": len(passages),
+                        "added_at": now,
+                    }
+                )
+                _write_atomic(self.path / MANIFEST_NAME, _manifest_bytes(manifest))  # the commit point
+                _fsync_dir(self.path)
+                with contextlib.suppress(OSError):
+                    (self.path / old_index).unlink()
+            except BaseException:
+                # The in-memory FAISS index may already hold the new vectors: go back to what is on disk.
+                self._reload()
+                raise
+        self.manifest, self.spec = manifest, spec
+        self.passages = PassageStore([self.passages.table, table])
+        logger.info("added %d documents → %d passages", stats.documents, len(passages))
+        return len(passages)
+
+    def _reload(self) -> None:
+        fresh = Index.load(self.path, config=self.config)
+        self.manifest, self.faiss_index, self.passages, self.spec = (
+            fresh.manifest,
+            fresh.faiss_index,
+            fresh.passages,
+            fresh.spec,
+        )
+
+    # ................................................................. search
+
+    def _encoder(self, spec: str | None) -> Any:
+        """The model for ``spec`` (None: the index's own), loaded once, checked against the manifest."""
+        key = spec or self.model.spec
+        if key in self._encoders:
+            return self._encoders[key]
+        if spec is None or spec == self.model.spec:
+            current = ModelInfo.from_spec(self.model.spec)
+            if self.model.fingerprint and current.fingerprint != self.model.fingerprint:
+                raise SearchIndexError(
+                    f"The model {self.model.spec} has changed since {self.path} was built (fingerprint "
+                    f"{(current.fingerprint or 'none')[:12]}, the index has {self.model.fingerprint[:12]}); its "
+                    f"vectors would not match. {_rebuild_hint(self.path, self.manifest).capitalize()}, or pass "
+                    f"a compatible --query-model."
+                )
+        else:
+            reason = check_compatible(self.model, ModelInfo.from_spec(spec))
+            logger.info("query model %s accepted: %s", spec, reason)
+        encoder = _load_model(key, self.config.device)
+        dim = _model_dim(encoder)
+        if dim is not None and dim != self.dim:
+            raise SearchIndexError(f"{key} embeds in dimension {dim} but {self.path} has dimension {self.dim}.")
+        self._encoders[key] = encoder
+        return encoder
+
+    def prepare(self, query_model: str | None = None) -> None:
+        """Load (and check) the query model now instead of on the first search (servers call this)."""
+        self._encoder(query_model or self.config.query_model)
+
+    def embed_queries(self, queries: Sequence[str], *, query_model: str | None = None) -> np.ndarray:
+        """``(n, dim)`` float32, L2-normalised query vectors, by the query model (or the index's)."""
+        from xlingual.models import encode
+
+        for number, query in enumerate(queries):
+            if not isinstance(query, str) or not query.strip():
+                raise SearchIndexError(f"Query {number} is empty; pass some text to search for.")
+        encoder = self._encoder(query_model or self.config.query_model)
+        with self._encode_lock:  # one forward pass at a time: torch already uses every core
+            vectors = encode(encoder, list(queries), batch_size=self.config.batch_size)
+        return faiss_ops.as_vectors("query embeddings", vectors, dim=self.dim)
+
+    @overload
+    def search(self, queries: str, k: int | None = None, *, query_model: str | None = None) -> list[Hit]: ...
+
+    @overload
+    def search(
+        self, queries: Sequence[str], k: int | None = None, *, query_model: str | None = None
+    ) -> list[list[Hit]]: ...
+
+    def search(
+        self, queries: str | Sequence[str], k: int | None = None, *, query_model: str | None = None
+    ) -> list[Hit] | list[list[Hit]]:
+        """The ``k`` best passages for a query (a list of :class:`Hit`), or for each of a list of queries.
+
+        ``k`` defaults to ``config.k`` and is capped at the number of passages. ``query_model`` embeds the
+        queries instead of the index's model; it must share its vector space (:func:`check_compatible`).
+        """
+        single = isinstance(queries, str)
+        texts = [queries] if isinstance(queries, str) else list(queries)
+        if not texts:
+            return []
+        results = self.search_vectors(self.embed_queries(texts, query_model=query_model), k)
+        return results[0] if single else results
+
+    def search_vectors(self, vectors: np.ndarray, k: int | None = None) -> list[list[Hit]]:
+        """Search with query embeddings ``(n, dim)`` float32, L2-normalised; one list of hits per row."""
+        k = self.config.k if k is None else k
+        if k < 1:
+            raise SearchIndexError(f"k={k} is not positive; ask for at least 1 result.")
+        k = min(k, len(self))
+        params = faiss_ops.search_params(self.spec, ef_search=self.config.ef_search, nprobe=self.config.nprobe)
+        scores, ids = faiss_ops.search(self.faiss_index, vectors, k, params=params)
+        valid = ids >= 0
+        rows = self.passages.rows(ids[valid].tolist())
+        out: list[list[Hit]] = []
+        cursor = 0
+        for row_scores, row_valid in zip(scores, valid, strict=True):
+            hits = []
+            for rank, score in enumerate(row_scores[row_valid].tolist(), start=1):
+                row = rows[cursor]
+                cursor += 1
+                hits.append(
+                    Hit(
+                        rank=rank,
+                        score=float(score),
+                        doc_id=row["doc_id"],
+                        passage=int(row["passage"]),
+                        text=row["text"],
+                        metadata=row["metadata"],
+                        passage_id=int(row["passage_id"]),
+                        start=int(row["start"]),
+                        end=int(row["end"]),
+                    )
+                )
+            out.append(hits)
+        return out
+
+    # ................................................................. info
+
+    def info(self) -> dict[str, Any]:
+        """The manifest plus the folder's size on disk (``size_bytes``) and its path."""
+        return {**self.manifest, "path": str(self.path), "size_bytes": folder_size(self.path)}
+
+
+def _manifest_bytes(manifest: Mapping[str, Any]) -> bytes:
+    return (json.dumps(manifest, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+
+
+def _load_model(spec: str, device: str | None) -> Any:
+    from xlingual import models
+
+    return models.load_model(spec, device=device)
+
+
+def folder_size(path: Path) -> int:
+    """Bytes of the files in ``path`` (recursively), hidden ones excepted."""
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.name.startswith("."))
+
+
+def read_manifest(folder: Path) -> dict[str, Any]:
+    """Read and check ``folder/manifest.json``; :class:`SearchIndexError` with the fix when it is missing or bad."""
+    if not folder.exists():
+        raise SearchIndexError(f"{folder} does not exist; build it with: xlingual index build CORPUS --out {folder}")
+    if not folder.is_dir():
+        raise SearchIndexError(f"{folder} is a file; an index is a folder made by xlingual index build.")
+    path = folder / MANIFEST_NAME
+    if not path.is_file():
+        raise SearchIndexError(
+            f"{folder} is not a complete xlingual index: {MANIFEST_NAME} is missing (an interrupted build "
+            f"leaves none); {_rebuild_hint(folder)}"
+        )
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SearchIndexError(f"{path} is corrupt ({exc}); {_rebuild_hint(folder)}") from exc
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT_NAME:
+        raise SearchIndexError(f"{path} is not an xlingual index manifest; {_rebuild_hint(folder)}")
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise SearchIndexError(
+            f"{path} has format version {manifest.get('format_version')}, this xlingual ({__version__}) reads "
+            f"{FORMAT_VERSION}; {_rebuild_hint(folder, manifest)}"
+        )
+    required = ("model", "dim", "index", "counts", "files", "checksums", "splitting", "sources")
+    missing = [key for key in required if key not in manifest]
+    if missing:
+        raise SearchIndexError(f"{path} lacks {', '.join(missing)}; {_rebuild_hint(folder, manifest)}")
+    return manifest
+
+
+def _read_checked(
+    folder: Path, name: str, checksums: Mapping[str, Any], manifest: Mapping[str, Any], *, verify: bool
+) -> bytes:
+    """The bytes of ``folder/name`` after checking them against the manifest's size and sha256."""
+    path = folder / name
+    expected = checksums.get(name)
+    if expected is None:
+        raise SearchIndexError(
+            f"{MANIFEST_NAME} of {folder} has no checksum for {name}; {_rebuild_hint(folder, manifest)}"
+        )
+    if not path.is_file():
+        raise SearchIndexError(f"{path} is missing: the index is incomplete; {_rebuild_hint(folder, manifest)}")
+    size = path.stat().st_size
+    if size != expected["bytes"]:
+        raise SearchIndexError(
+            f"{path} has {size:,} bytes, the manifest says {expected['bytes']:,}: the file is truncated or "
+            f"was replaced; {_rebuild_hint(folder, manifest)}"
+        )
+    data = path.read_bytes()
+    if verify and _sha256(data) != expected["sha256"]:
+        raise SearchIndexError(
+            f"{path} is corrupt: its sha256 differs from the manifest's; {_rebuild_hint(folder, manifest)}"
+        )
+    return data
+
+
+__all__ = [
+    "Hit",
+    "Index",
+    "ModelInfo",
+    "PassageStore",
+    "check_compatible",
+    "folder_size",
+    "read_manifest",
+]
