@@ -275,3 +275,19 @@ def test_torchrun_two_processes_gloo(tiny_models, corpus, tmp_path, isolated_hom
     config = json.loads((out / "config.json").read_text())
     assert config["world_size"] == 2
     assert (out / "model" / "modules.json").is_file()
+
+
+def test_dev_overlap_is_warned_with_counts(tiny_models, corpus, tmp_path, isolated_home, caplog):
+    import logging
+
+    with caplog.at_level(logging.WARNING, logger="xlingual.distill"):
+        distill_lib.distill(_config(tiny_models, corpus, tmp_path / "run", max_steps=1, init="none"))
+    assert "the dev set overlaps the training data: 2 training pairs" in caplog.text
+
+
+def test_no_training_pairs_left(tiny_models, corpus, tmp_path, isolated_home):
+    from xlingual.errors import XlingualError
+
+    train, _ = corpus
+    with pytest.raises(XlingualError, match="no training pairs left after cleaning"):
+        distill_lib.distill(_config(tiny_models, corpus, tmp_path / "run", dev=str(train)))

@@ -16,7 +16,7 @@ from typing import Any
 import click
 
 from xlingual import __version__
-from xlingual.config import DataConfig, DistillConfig, EvalConfig, MineConfig
+from xlingual.config import DataConfig, DistillConfig, EvalConfig, IndexConfig, MineConfig, SearchConfig, ServeConfig
 from xlingual.errors import XlingualError
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -514,6 +514,314 @@ def mine(
                 f"F1 {summary['f1']:.1%} on {summary['n_gold']} gold pairs"
             )
         click.echo(message, err=True)
+
+
+# --------------------------------------------------------------------------- index / search / serve
+
+_I = IndexConfig
+
+
+@cli.group("index", cls=XlingualGroup, context_settings=CONTEXT_SETTINGS)
+def index_group() -> None:
+    """Build, extend and inspect semantic search indexes over document corpora."""
+
+
+@index_group.command("build", context_settings=CONTEXT_SETTINGS)
+@click.argument("corpus", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-m", "--model", default=_I.model, show_default=True, help="Model spec that embeds the passages.")
+@click.option("-o", "--out", required=True, type=click.Path(path_type=Path), help="Index folder to create.")
+@click.option(
+    "-t",
+    "--index-type",
+    type=click.Choice(["auto", "flat", "hnsw", "ivf-pq"]),
+    default=_I.index_type,
+    show_default=True,
+    help=f"auto: flat up to {_I.flat_max:,} passages, hnsw up to {_I.hnsw_max:,}, ivf-pq above.",
+)
+@click.option(
+    "--max-tokens",
+    type=click.IntRange(min=1),
+    default=_I.max_tokens,
+    show_default=True,
+    help="Longest passage in model tokens (capped by the model's own limit).",
+)
+@click.option(
+    "--max-chars",
+    type=click.IntRange(min=1),
+    default=_I.max_chars,
+    show_default=True,
+    help="Longest passage in characters, for models without a tokenizer.",
+)
+@click.option(
+    "--target-recall",
+    type=click.FloatRange(0.0, 1.0, min_open=True),
+    default=_I.target_recall,
+    show_default=True,
+    help="recall@10 the approximate indexes are tuned to at build time.",
+)
+@click.option("--id-key", default=_I.id_key, show_default=True, help="JSONL/Parquet field of the document id.")
+@click.option("--text-key", default=_I.text_key, show_default=True, help="JSONL/Parquet field of the text.")
+@click.option(
+    "-b",
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=_I.batch_size,
+    show_default=True,
+    help="Passages per batch.",
+)
+@click.option("--device", default=_I.device, help="Torch device (cpu, cuda, mps); default: automatic.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing index at --out.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar or messages.")
+@click.option("--json", "as_json", is_flag=True, help="Print the manifest as one JSON object.")
+def index_build(
+    corpus: Path,
+    model: str,
+    out: Path,
+    index_type: str,
+    max_tokens: int,
+    max_chars: int,
+    target_recall: float,
+    id_key: str,
+    text_key: str,
+    batch_size: int,
+    device: str | None,
+    overwrite: bool,
+    quiet: bool,
+    as_json: bool,
+) -> None:
+    """Split a corpus into passages, embed them and write a search index.
+
+    \b
+    Example:
+        xlingual index build docs.jsonl --model runs/distill/model --out idx
+        xlingual index build news.txt.gz -m builtin:minilm-en -o idx-en --index-type hnsw
+
+    CORPUS: a text file (one document per line, id FILE:LINE), JSONL (id, text, other fields kept as
+    metadata) or Parquet with the same columns; gzip allowed. Documents are split at sentence ends
+    (。！？ and line breaks) into passages of at most --max-tokens tokens.
+    """
+    from xlingual.search import Index
+
+    _setup_logging(quiet or as_json)
+    config = IndexConfig(
+        model=model,
+        index_type=index_type,
+        max_tokens=max_tokens,
+        max_chars=max_chars,
+        target_recall=target_recall,
+        id_key=id_key,
+        text_key=text_key,
+        batch_size=batch_size,
+        device=device,
+        overwrite=overwrite,
+        show_progress=not (quiet or as_json),
+    )
+    built = Index.build(corpus, out, config=config)
+    if as_json:
+        _echo_json(built.info())
+    elif not quiet:
+        click.echo(f"{built.path}: {len(built):,} passages, {built.spec.factory_string()} index")
+
+
+@index_group.command("add", context_settings=CONTEXT_SETTINGS)
+@click.argument("index_path", metavar="INDEX", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("corpus", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--id-key", default=_I.id_key, show_default=True, help="JSONL/Parquet field of the document id.")
+@click.option("--text-key", default=_I.text_key, show_default=True, help="JSONL/Parquet field of the text.")
+@click.option(
+    "-b",
+    "--batch-size",
+    type=click.IntRange(min=1),
+    default=_I.batch_size,
+    show_default=True,
+    help="Passages per batch.",
+)
+@click.option("--device", default=_I.device, help="Torch device (cpu, cuda, mps); default: automatic.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar or messages.")
+@click.option("--json", "as_json", is_flag=True, help="Print the updated manifest as one JSON object.")
+def index_add(
+    index_path: Path,
+    corpus: Path,
+    id_key: str,
+    text_key: str,
+    batch_size: int,
+    device: str | None,
+    quiet: bool,
+    as_json: bool,
+) -> None:
+    """Append the documents of CORPUS to an index, without rebuilding it.
+
+    \b
+    Example:
+        xlingual index add idx more-docs.jsonl
+
+    The index's model and splitting settings apply. Document ids must not already be in the index.
+    """
+    from xlingual.search import Index
+
+    _setup_logging(quiet or as_json)
+    loaded = Index.load(index_path, config=SearchConfig(device=device))
+    config = IndexConfig(id_key=id_key, text_key=text_key, batch_size=batch_size, show_progress=not (quiet or as_json))
+    added = loaded.add(corpus, config=config)
+    if as_json:
+        _echo_json(loaded.info())
+    elif not quiet:
+        click.echo(f"{loaded.path}: added {added:,} passages, {len(loaded):,} in all")
+
+
+@index_group.command("info", context_settings=CONTEXT_SETTINGS)
+@click.argument("index_path", metavar="INDEX", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--no-verify", is_flag=True, help="Skip the sha256 check of the files (sizes are still checked).")
+@click.option("--json", "as_json", is_flag=True, help="Print the manifest and size as one JSON object.")
+def index_info(index_path: Path, no_verify: bool, as_json: bool) -> None:
+    """Print an index's manifest: model, dimension, index type and parameters, counts, dates, size.
+
+    \b
+    Example:
+        xlingual index info idx
+    """
+    from xlingual.search import Index, format_info
+
+    _setup_logging(quiet=True)
+    info = Index.load(index_path, config=SearchConfig(verify=not no_verify)).info()
+    click.echo(json.dumps(info, ensure_ascii=False) if as_json else format_info(info))
+
+
+@cli.command(context_settings=CONTEXT_SETTINGS)
+@click.argument("index_path", metavar="INDEX", type=click.Path(file_okay=False, path_type=Path))
+@click.argument("query", required=False)
+@click.option(
+    "-k",
+    "--top-k",
+    "k",
+    type=click.IntRange(min=1),
+    default=SearchConfig.k,
+    show_default=True,
+    help="Results per query.",
+)
+@click.option(
+    "-f",
+    "--queries",
+    "queries_file",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="Search every line of this file ('-': standard input) instead of QUERY.",
+)
+@click.option(
+    "-Q",
+    "--query-model",
+    help="Embed queries with this model (it must share the index's vector space, e.g. a student of its teacher).",
+)
+@click.option("--ef-search", type=click.IntRange(min=1), help="HNSW: override the calibrated efSearch.")
+@click.option("--nprobe", type=click.IntRange(min=1), help="IVF-PQ: override the calibrated nprobe.")
+@click.option("--device", default=SearchConfig.device, help="Torch device (cpu, cuda, mps); default: automatic.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per query: {query, results: [...]}.")
+def search(
+    index_path: Path,
+    query: str | None,
+    k: int,
+    queries_file: str | None,
+    query_model: str | None,
+    ef_search: int | None,
+    nprobe: int | None,
+    device: str | None,
+    as_json: bool,
+) -> None:
+    """Search an index: rank, score, document id, passage text and metadata of the best passages.
+
+    \b
+    Example:
+        xlingual search idx "京都の古いお寺" -k 5
+        xlingual search idx-en "猫が好きです" --query-model runs/distill/model   # Japanese → English index
+        xlingual search idx --queries questions.txt --json
+    """
+    from xlingual.search import Index, format_hits
+
+    if (query is None) == (queries_file is None):
+        raise click.UsageError("Pass either QUERY or --queries FILE.")
+    _setup_logging(quiet=True)
+    if queries_file is not None:
+        stream = click.open_file(queries_file, encoding="utf-8")
+        with stream:
+            queries = [line.strip() for line in stream if line.strip()]
+        if not queries:
+            raise click.UsageError(f"{queries_file} has no queries (one per line).")
+    else:
+        queries = [query or ""]
+    config = SearchConfig(k=k, query_model=query_model, ef_search=ef_search, nprobe=nprobe, device=device)
+    loaded = Index.load(index_path, config=config)
+    results = loaded.search(queries, k)
+    for text, hits in zip(queries, results, strict=True):
+        if as_json:
+            _echo_json({"query": text, "results": [hit.as_dict() for hit in hits]})
+        else:
+            click.echo(format_hits(text if len(queries) > 1 else None, hits))
+
+
+@cli.command(context_settings=CONTEXT_SETTINGS)
+@click.argument("index_path", metavar="INDEX", type=click.Path(file_okay=False, path_type=Path))
+@click.option(
+    "--host", default=ServeConfig.host, show_default=True, help="Address to bind (loopback: this machine only)."
+)
+@click.option("-p", "--port", type=click.IntRange(0, 65535), default=ServeConfig.port, show_default=True)
+@click.option("-Q", "--query-model", help="Embed queries with this model (it must share the index's vector space).")
+@click.option("--max-k", type=click.IntRange(min=1), default=ServeConfig.max_k, show_default=True, help="Largest k.")
+@click.option(
+    "--max-batch",
+    type=click.IntRange(min=1),
+    default=ServeConfig.max_batch,
+    show_default=True,
+    help="Queries per request.",
+)
+@click.option(
+    "--max-query-chars",
+    type=click.IntRange(min=1),
+    default=ServeConfig.max_query_chars,
+    show_default=True,
+    help="Longest query in characters.",
+)
+@click.option(
+    "--max-body-bytes",
+    type=click.IntRange(min=1),
+    default=ServeConfig.max_body_bytes,
+    show_default=True,
+    help="Largest request body.",
+)
+@click.option("--device", default=SearchConfig.device, help="Torch device (cpu, cuda, mps); default: automatic.")
+@click.option("-q", "--quiet", is_flag=True, help="Log warnings only (no access log).")
+def serve(
+    index_path: Path,
+    host: str,
+    port: int,
+    query_model: str | None,
+    max_k: int,
+    max_batch: int,
+    max_query_chars: int,
+    max_body_bytes: int,
+    device: str | None,
+    quiet: bool,
+) -> None:
+    """Serve an index over HTTP: POST /search, GET /health, GET /info, a search page at /.
+
+    \b
+    Example:
+        xlingual serve idx                       # http://127.0.0.1:8000/
+        curl -s localhost:8000/search -H 'content-type: application/json' -d '{"query": "東京の天気", "k": 3}'
+
+    The model and the index are loaded once. OpenAPI docs: /docs and /openapi.json.
+    """
+    from xlingual import serve as serve_lib
+
+    _setup_logging(quiet)
+    config = ServeConfig(
+        host=host,
+        port=port,
+        max_k=max_k,
+        max_batch=max_batch,
+        max_query_chars=max_query_chars,
+        max_body_bytes=max_body_bytes,
+        log_level="warning" if quiet else ServeConfig.log_level,
+    )
+    serve_lib.serve(index_path, config, search_config=SearchConfig(query_model=query_model, device=device))
 
 
 # --------------------------------------------------------------------------- demo

@@ -209,12 +209,11 @@ def _parquet_rows(path: Path) -> Iterator[dict[str, Any]]:
     import pyarrow.parquet as pq
 
     try:
-        with _open_binary(path) as stream:
-            magic = stream.read(4)
-            source: Any = path
-            if magic != b"PAR1":  # gzip-compressed Parquet: decompress into memory
-                stream.seek(0)
-                source = io.BytesIO(stream.read())
+        source: Any = path
+        with path.open("rb") as probe:
+            if probe.read(2) == _GZIP_MAGIC:  # gzip-compressed Parquet: decompress into memory
+                with gzip.open(path, "rb") as stream:
+                    source = io.BytesIO(stream.read())
         parquet = pq.ParquetFile(source)
         for batch in parquet.iter_batches(batch_size=4096):
             yield from batch.to_pylist()
@@ -387,8 +386,10 @@ def passage_spans(
     current: tuple[int, int] | None = None
     used = 0
     for start, end, size in units:
-        if current is not None and used + size <= limit:
-            current, used = (current[0], end), used + size
+        # Characters: the merged span itself (gaps included); tokens: the sum (a gap is no token).
+        merged = used + size if by_tokens else (end - current[0] if current is not None else size)
+        if current is not None and merged <= limit:
+            current, used = (current[0], end), merged
             continue
         if current is not None:
             passages.append(current)

@@ -235,6 +235,10 @@ def count_at_least(
 # --------------------------------------------------------------------------- approximate indexes
 
 
+#: FAISS, untyped: its bundled stubs lack the search-parameter classes and index subclasses used below.
+_faiss: Any = faiss
+
+
 class IndexType(StrEnum):
     """The FAISS index kinds a search index can use (``--index-type``)."""
 
@@ -385,12 +389,12 @@ def build_index(vectors: np.ndarray, spec: IndexSpec, *, seed: int = 0) -> faiss
     if spec.type is IndexType.FLAT:
         return build_flat_index(data)
     if spec.type is IndexType.HNSW:
-        index = faiss.IndexHNSWFlat(spec.dim, int(spec.hnsw_m or 32), faiss.METRIC_INNER_PRODUCT)
-        index.hnsw.efConstruction = int(spec.ef_construction or 40)
-        index.hnsw.efSearch = int(spec.ef_search or 64)
-        index.add(data)
-        return index
-    index = faiss.index_factory(spec.dim, spec.factory_string(), faiss.METRIC_INNER_PRODUCT)
+        graph: Any = _faiss.IndexHNSWFlat(spec.dim, int(spec.hnsw_m or 32), faiss.METRIC_INNER_PRODUCT)
+        graph.hnsw.efConstruction = int(spec.ef_construction or 40)
+        graph.hnsw.efSearch = int(spec.ef_search or 64)
+        graph.add(data)
+        return graph
+    index: Any = faiss.index_factory(spec.dim, spec.factory_string(), faiss.METRIC_INNER_PRODUCT)
     n_train = min(data.shape[0], int(spec.train_size or data.shape[0]))
     if n_train < IVF_MIN_TRAIN:
         raise SearchIndexError(f"ivf-pq needs at least {IVF_MIN_TRAIN:,} training vectors, got {n_train:,}.")
@@ -405,12 +409,12 @@ def build_index(vectors: np.ndarray, spec: IndexSpec, *, seed: int = 0) -> faiss
 def _apply_defaults(index: faiss.Index, spec: IndexSpec) -> None:
     """Store the calibrated knobs in the FAISS object too, so a plain ``faiss.read_index`` searches alike."""
     if spec.type is IndexType.HNSW and spec.ef_search:
-        faiss.downcast_index(index).hnsw.efSearch = int(spec.ef_search)
+        _faiss.downcast_index(index).hnsw.efSearch = int(spec.ef_search)
     elif spec.type is IndexType.IVF_PQ:
         if spec.nprobe:
-            faiss.extract_index_ivf(index).nprobe = int(spec.nprobe)
+            _faiss.extract_index_ivf(index).nprobe = int(spec.nprobe)
         if spec.refine_factor:
-            faiss.downcast_index(index).k_factor = float(spec.refine_factor)
+            _faiss.downcast_index(index).k_factor = float(spec.refine_factor)
 
 
 def add_to_index(index: faiss.Index, vectors: np.ndarray, spec: IndexSpec) -> None:
@@ -427,13 +431,13 @@ def search_params(
         value = ef_search or spec.ef_search or 64
         if value < 1:
             raise SearchIndexError(f"ef_search={value} is not positive; pass 1 or more.")
-        return faiss.SearchParametersHNSW(efSearch=int(value))
+        return _faiss.SearchParametersHNSW(efSearch=int(value))
     if spec.type is IndexType.IVF_PQ:
         probes = nprobe or spec.nprobe or 1
         if probes < 1:
             raise SearchIndexError(f"nprobe={probes} is not positive; pass 1 to {spec.nlist}.")
-        ivf = faiss.SearchParametersIVF(nprobe=int(min(probes, spec.nlist or probes)))
-        params = faiss.IndexRefineSearchParameters(k_factor=float(spec.refine_factor or 1), base_index_params=ivf)
+        ivf = _faiss.SearchParametersIVF(nprobe=int(min(probes, spec.nlist or probes)))
+        params = _faiss.IndexRefineSearchParameters(k_factor=float(spec.refine_factor or 1), base_index_params=ivf)
         params.referenced_objects = [ivf]  # the C++ object holds a raw pointer: keep the Python one alive
         return params
     return None
@@ -441,12 +445,12 @@ def search_params(
 
 def exact_view(index: faiss.Index, spec: IndexSpec) -> faiss.Index:
     """The exact (flat) index inside ``index``: HNSW's storage, IVF-PQ's refinement vectors, or itself."""
-    index = faiss.downcast_index(index)
+    inner: Any = _faiss.downcast_index(index)
     if spec.type is IndexType.HNSW:
-        return faiss.downcast_index(index.storage)
+        return _faiss.downcast_index(inner.storage)
     if spec.type is IndexType.IVF_PQ:
-        return faiss.downcast_index(index.refine_index)
-    return index
+        return _faiss.downcast_index(inner.refine_index)
+    return inner
 
 
 def recall_at_k(

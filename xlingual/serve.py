@@ -164,7 +164,8 @@ def create_app(index: Index, config: ServeConfig | None = None, *, query_model: 
             raise HTTPException(422, "The query list is empty; send at least one query.")
         if len(queries) > config.max_batch:
             raise HTTPException(
-                413, f"{len(queries)} queries in one request; the limit is {config.max_batch} (xlingual serve --max-batch)."
+                413,
+                f"{len(queries)} queries in one request; the limit is {config.max_batch} (xlingual serve --max-batch).",
             )
         for number, query in enumerate(queries):
             if len(query) > config.max_query_chars:
