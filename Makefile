@@ -7,7 +7,7 @@ export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export TOKENIZERS_PARALLELISM ?= false
 
-.PHONY: install demo test lint typecheck pytest clean
+.PHONY: install demo test lint typecheck pytest browser clean
 
 $(PY):
 	$(PYTHON) -m venv $(VENV)
@@ -31,7 +31,21 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy
 
-pytest: $(STAMP)
+# The search-page test drives a real headless browser: Debian's chromium and chromium-driver.
+# Idempotent: nothing happens when both are on PATH. As root (CI) it installs them and fails loudly if it
+# cannot; otherwise it says how, and the browser test skips with that reason.
+browser:
+	@if command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1; then \
+		true; \
+	elif [ "$$(id -u)" = "0" ]; then \
+		echo "installing Debian's chromium and chromium-driver for the search-page test"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; \
+	else \
+		echo "chromium/chromedriver missing and not root: the browser test will be skipped" \
+		     "(sudo apt-get install chromium chromium-driver)"; \
+	fi
+
+pytest: $(STAMP) browser
 	$(PY) -m pytest -q
 
 test: lint typecheck pytest

@@ -51,6 +51,17 @@ def tiny_models(tmp_path_factory):
     return {"teacher": teacher, "student": student}
 
 
+@pytest.fixture(scope="session")
+def tiny_onnx(tiny_models, tmp_path_factory):
+    """The tiny student exported to ONNX: ``{"root", "onnx", "int8", "source"}`` (folders and the source model)."""
+    from xlingual.config import ExportConfig
+    from xlingual.export import export_model
+
+    out = tmp_path_factory.mktemp("tiny-onnx") / "export"
+    export_model(tiny_models["student"], out, ExportConfig(formats=["onnx"], quantize="int8"))
+    return {"root": out, "onnx": out / "onnx", "int8": out / "onnx-int8", "source": tiny_models["student"]}
+
+
 @pytest.fixture()
 def isolated_home(tmp_path, monkeypatch):
     """A private $XLINGUAL_HOME so caches written by a test never leak into another."""

@@ -271,6 +271,21 @@ def test_existing_folder_needs_overwrite(built, tmp_path):
     assert Index.load(tmp_path / "idx", encoder=FakeEncoder(256)).manifest["counts"]["documents"] == 2
     assert len(rebuilt) == 2
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temporary folders left
+    precious = tmp_path / "notes"
+    precious.mkdir()
+    (precious / "keep.txt").write_text("mine")
+    with pytest.raises(SearchIndexError, match="exists and is not an xlingual index; choose another --out"):
+        Index.build(DOCS, precious, config=fake_config(overwrite=True), encoder=FakeEncoder(256))
+    assert (precious / "keep.txt").read_text() == "mine"
+
+
+def test_missing_corpus_fails_before_the_model_loads(tmp_path, monkeypatch):
+    def no_model(spec, device=None):
+        raise AssertionError("the model must not be loaded for a missing corpus")
+
+    monkeypatch.setattr(search_lib, "_load_model", no_model)
+    with pytest.raises(DataError, match=r"missing.jsonl does not exist"):
+        Index.build(tmp_path / "missing.jsonl", tmp_path / "idx", config=fake_config())
 
 
 def test_interrupted_build_leaves_nothing(tmp_path, monkeypatch):
@@ -305,6 +320,9 @@ def _corrupt(path: Path, how: str) -> None:
         (path / "manifest.json").unlink()
     elif how == "garbled-manifest":
         (path / "manifest.json").write_text('{"format": "xlingual-index", ', encoding="utf-8")
+    elif how == "bad-index-block":
+        manifest["index"]["type"] = "annoy"
+        (path / "manifest.json").write_text(json.dumps(manifest), encoding="utf-8")
 
 
 @pytest.mark.parametrize(
@@ -315,6 +333,7 @@ def _corrupt(path: Path, how: str) -> None:
         ("delete-part", r"passages-00000.parquet is missing: the index is incomplete"),
         ("no-manifest", r"is not a complete xlingual index: manifest.json is missing"),
         ("garbled-manifest", r"manifest.json is corrupt"),
+        ("bad-index-block", r"manifest.json has a bad model or index block \(Unknown index type 'annoy'"),
     ],
 )
 def test_corrupt_or_incomplete_index_is_detected(built, tmp_path, how, message):
@@ -359,6 +378,9 @@ def test_compatibility_rule():
     assert "the index's model was distilled from teacher" in check_compatible(_info("student", "S", "T"), teacher)
     assert "same teacher" in check_compatible(_info("a", "A", "T"), _info("b", "B", "T"))
     assert check_compatible(_info("org/name"), _info("org/name")) == "same model id"
+    exported = ModelInfo("onnx:exported/onnx", "X", source_fingerprint="T")  # an ONNX export of the teacher
+    assert check_compatible(teacher, exported) == "same model"
+    assert "distilled from the index's model" in check_compatible(exported, _info("student", "S", "T"))
     with pytest.raises(
         SearchIndexError, match=r"other \(fingerprint O\) is a different model .* no xlingual_distill.json naming it"
     ):
@@ -501,6 +523,13 @@ def test_cli_build_info_add_search(tiny_models, tmp_path):
     assert [r["query"] for r in rows] == ["東京は日本の首都です。", "大阪はたこ焼きとお好み焼きで有名です。"]
     assert [r["results"][0]["doc_id"] for r in rows] == ["tokyo", "osaka"]
     assert rows[1]["results"][0]["metadata"] == {"lang": "ja"} and rows[1]["results"][0]["rank"] == 1
+    piped = runner.invoke(
+        cli,
+        ["search", str(out), "-f", "-", "--json", "-k", "1"],
+        input="札幌の冬はとても寒く、雪がたくさん降ります。\n",
+    )
+    assert piped.exit_code == 0, piped.output
+    assert json.loads(piped.output)["results"][0]["doc_id"] == "sapporo"
 
 
 def test_cli_errors_are_clean(tmp_path):

@@ -96,7 +96,7 @@ def test_search_one_query_and_a_batch(client, live):
     assert result["hits"][0]["metadata"] == {"lang": "ja"}
     batch = client.post("/search", json={"query": ["札幌の冬は寒い", "a cup of coffee"]}).json()
     assert [r["hits"][0]["doc_id"] for r in batch["results"]] == ["sapporo", "coffee"]
-    assert batch["k"] == 10 and len(batch["results"][0]["hits"]) == len(index)  # default k, capped at the size
+    assert batch["k"] == 5 and len(batch["results"][0]["hits"]) == 5  # default k 10, lowered to max_k
 
 
 @pytest.mark.parametrize(
@@ -250,12 +250,17 @@ def test_search_page_in_headless_chromium(live, monkeypatch):
         box = driver.find_element(By.ID, "query")
         box.send_keys("金閣寺は京都にあります")
         assert box.get_attribute("value") == "金閣寺は京都にあります"
+        # The k menu offers only what the server allows (max_k=5 here), largest first choice ≤ 10.
+        k_menu = driver.find_element(By.ID, "k")
+        assert k_menu.get_attribute("value") == "5"
         driver.find_element(By.ID, "submit").click()
-        wait.until(lambda d: d.find_elements(By.CSS_SELECTOR, "#results .hit"))
+        status = driver.find_element(By.ID, "status")
+        wait.until(lambda d: status.text and status.text != "Searching…")
+        assert "results in" in status.text, status.text
         hits = driver.find_elements(By.CSS_SELECTOR, "#results .hit")
+        assert len(hits) == 5
         assert hits[0].get_attribute("data-doc-id") == "kyoto"
         assert "金閣寺は京都にあります。" in hits[0].text
-        assert "results in" in driver.find_element(By.ID, "status").text
         # The page took the server's query limit from /info: typing past it is cut.
         box.clear()
         box.send_keys("あ" * 60)

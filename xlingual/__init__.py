@@ -13,7 +13,7 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = ["Index", "__version__", "encode", "load_model", "read_corpus"]
+__all__ = ["Index", "OnnxEncoder", "__version__", "encode", "load_model", "read_corpus"]
 
 
 def __getattr__(name: str) -> Any:
@@ -30,4 +30,8 @@ def __getattr__(name: str) -> Any:
         from xlingual import search
 
         return search.Index
+    if name == "OnnxEncoder":
+        from xlingual import onnx
+
+        return onnx.OnnxEncoder
     raise AttributeError(f"module 'xlingual' has no attribute {name!r}")

@@ -16,7 +16,17 @@ from typing import Any
 import click
 
 from xlingual import __version__
-from xlingual.config import DataConfig, DistillConfig, EvalConfig, IndexConfig, MineConfig, SearchConfig, ServeConfig
+from xlingual.config import (
+    DataConfig,
+    DistillConfig,
+    EmbedConfig,
+    EvalConfig,
+    ExportConfig,
+    IndexConfig,
+    MineConfig,
+    SearchConfig,
+    ServeConfig,
+)
 from xlingual.errors import XlingualError
 
 CONTEXT_SETTINGS = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
@@ -822,6 +832,153 @@ def serve(
         log_level="warning" if quiet else ServeConfig.log_level,
     )
     serve_lib.serve(index_path, config, search_config=SearchConfig(query_model=query_model, device=device))
+
+
+# --------------------------------------------------------------------------- embed / export
+
+_E = EmbedConfig
+
+
+@cli.command(context_settings=CONTEXT_SETTINGS)
+@click.argument("input_path", metavar="INPUT", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("-m", "--model", default=_E.model, show_default=True, help="Model spec (onnx:DIR runs without PyTorch).")
+@click.option(
+    "-o",
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Output file: .npy (+ .ids.txt, .meta.json beside it), .parquet or .jsonl (+ .meta.json).",
+)
+@click.option(
+    "--dtype",
+    type=click.Choice(["float32", "float16", "int8", "binary"]),
+    default=_E.dtype,
+    show_default=True,
+    help="Stored precision; int8 ranges and the binary threshold are recorded in the metadata.",
+)
+@click.option("--normalize/--no-normalize", default=_E.normalize, show_default=True, help="L2-normalise vectors.")
+@click.option(
+    "-b", "--batch-size", type=click.IntRange(min=1), default=_E.batch_size, show_default=True, help="Texts per batch."
+)
+@click.option(
+    "--chunk-size",
+    type=click.IntRange(min=1),
+    default=_E.chunk_size,
+    show_default=True,
+    help="Rows held in memory and committed to disk at a time (int8 is calibrated on the first chunk).",
+)
+@click.option("--prompt-name", default=_E.prompt_name, help="Model prompt to prepend (e.g. passage); default: its own.")
+@click.option("--id-key", default=_E.id_key, show_default=True, help="JSONL/Parquet field of the row id.")
+@click.option("--text-key", default=_E.text_key, show_default=True, help="JSONL/Parquet field of the text.")
+@click.option("--resume", is_flag=True, help="Continue an interrupted run into the same --out.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing output (or an interrupted run's partial files).")
+@click.option("--device", default=_E.device, help="Torch device (cpu, cuda, mps); default: automatic.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress messages.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
+def embed(
+    input_path: Path,
+    model: str,
+    out: Path,
+    dtype: str,
+    normalize: bool,
+    batch_size: int,
+    chunk_size: int,
+    prompt_name: str | None,
+    id_key: str,
+    text_key: str,
+    resume: bool,
+    overwrite: bool,
+    device: str | None,
+    quiet: bool,
+    as_json: bool,
+) -> None:
+    """Embed every text of a file into an embeddings file (NumPy, Parquet or JSONL), streaming.
+
+    \b
+    Example:
+        xlingual embed docs.jsonl -m runs/distill/model -o emb.parquet
+        xlingual embed sentences.txt.gz -m onnx:exported/onnx-int8 -o emb.npy --dtype int8
+        xlingual embed sentences.txt.gz -m onnx:exported/onnx-int8 -o emb.npy --dtype int8 --resume
+
+    INPUT: a text file (one text per line, id FILE:LINE), JSONL or Parquet (id, text); gzip allowed.
+    Memory holds one --chunk-size of rows; after a crash or Ctrl-C, --resume continues where it stopped.
+    The output file appears, atomically, only when every row is written.
+    """
+    from xlingual import embed as embed_lib
+
+    _setup_logging(quiet or as_json)
+    config = EmbedConfig(
+        model=model,
+        dtype=dtype,
+        normalize=normalize,
+        batch_size=batch_size,
+        chunk_size=chunk_size,
+        prompt_name=prompt_name,
+        id_key=id_key,
+        text_key=text_key,
+        resume=resume,
+        overwrite=overwrite,
+        device=device,
+        show_progress=not (quiet or as_json),
+    )
+    result = embed_lib.embed_file(input_path, out, config)
+    if as_json:
+        _echo_json(result.as_dict())
+    elif not quiet:
+        click.echo(result.summary())
+
+
+@cli.command("export", context_settings=CONTEXT_SETTINGS)
+@click.argument("model")
+@click.option("-o", "--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Export folder.")
+@click.option(
+    "-f",
+    "--format",
+    "formats",
+    multiple=True,
+    type=click.Choice(["st", "onnx"]),
+    help="st: sentence-transformers folder with a model card; onnx: ONNX + tokenizer. Repeatable. "
+    f"Default: {' and '.join(ExportConfig().formats)}.",
+)
+@click.option(
+    "--quantize", type=click.Choice(["int8"]), default=ExportConfig.quantize, help="Also write an int8 ONNX model."
+)
+@click.option("--opset", type=click.IntRange(min=14), default=ExportConfig.opset, show_default=True, help="ONNX opset.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing export folder.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress messages.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
+def export_command(
+    model: str,
+    out: Path,
+    formats: tuple[str, ...],
+    quantize: str | None,
+    opset: int,
+    overwrite: bool,
+    quiet: bool,
+    as_json: bool,
+) -> None:
+    """Export a model as a sentence-transformers folder and/or ONNX (optionally int8) for downstream apps.
+
+    \b
+    Example:
+        xlingual export runs/distill/model -o exported -f st -f onnx --quantize int8
+        xlingual evaluate -m onnx:exported/onnx-int8 -p builtin:dev      # no PyTorch needed to encode
+
+    The folder gets st/, onnx/ (and onnx-int8/), config.json and metrics.json. The ONNX graph holds the
+    whole pipeline (transformer, pooling, normalisation, dense head); export fails unless PyTorch and ONNX
+    agree (cosine >= 0.999 on English and Japanese sentences).
+    """
+    from xlingual import export as export_lib
+
+    _setup_logging(quiet or as_json)
+    config = ExportConfig(
+        formats=list(formats) or ExportConfig().formats, quantize=quantize, opset=opset, overwrite=overwrite
+    )
+    result = export_lib.export_model(model, out, config)
+    if as_json:
+        _echo_json(result.as_dict())
+    else:
+        click.echo(result.summary())
 
 
 # --------------------------------------------------------------------------- demo

@@ -247,3 +247,68 @@ class ServeConfig:
     #: Largest request body in bytes (413 above).
     max_body_bytes: int = 1_000_000
     log_level: str = "info"
+
+
+@dataclass
+class EmbedConfig:
+    """How ``xlingual embed`` turns a text / JSONL / Parquet file into an embeddings file.
+
+    Example: ``EmbedConfig(model="runs/ja/model", dtype="int8", chunk_size=8192)``.
+    """
+
+    #: Model spec that embeds the texts (``onnx:DIR`` works too, without PyTorch).
+    model: str = DEFAULT_STUDENT
+    #: ``float32``, ``float16``, ``int8`` (per-dimension ranges calibrated on the first chunk) or ``binary``
+    #: (one bit per dimension, ``value > 0``, packed 8 to a byte).
+    dtype: str = "float32"
+    #: L2-normalise each vector before it is stored (and before int8/binary quantisation).
+    normalize: bool = True
+    #: Texts per encoder forward pass.
+    batch_size: int = 64
+    #: Rows embedded and committed to disk at a time: memory holds one chunk, a crash loses at most one, and
+    #: int8 ranges are calibrated on the first one.
+    chunk_size: int = 4096
+    #: Prompt of the model to prepend (e.g. ``passage`` for E5 documents); ``None``: the model's default.
+    prompt_name: str | None = None
+    #: JSONL / Parquet field holding the row id (missing: ``FILE:LINE``) and the text.
+    id_key: str = "id"
+    text_key: str = "text"
+    #: Continue an interrupted run from its progress file (same input, model and settings).
+    resume: bool = False
+    #: Replace an existing output file (and any interrupted run's partial files).
+    overwrite: bool = False
+    #: Torch device for PyTorch models (``None``: sentence-transformers picks one).
+    device: str | None = None
+    #: Log progress (rows, rows/s) after each chunk.
+    show_progress: bool = True
+
+
+@dataclass
+class ExportConfig:
+    """What ``xlingual export`` writes and how the ONNX model is checked and quantised.
+
+    Example: ``ExportConfig(formats=["onnx"], quantize="int8")``.
+    """
+
+    #: ``st`` (a sentence-transformers folder with a model card) and/or ``onnx``.
+    formats: list[str] = field(default_factory=lambda: ["st", "onnx"])
+    #: ``int8`` adds a dynamically quantised ONNX model (``onnx-int8/``); ``None``: float32 only.
+    quantize: str | None = None
+    #: ONNX opset of the exported graph (17 has LayerNormalization; onnxruntime ≥ 1.14 runs it).
+    opset: int = 17
+    #: Export fails unless PyTorch and ONNX float32 embeddings reach this cosine on every parity sentence.
+    parity_min_cosine: float = 0.999
+    #: The same floor for the int8 model, which is lossy by design; it catches a broken quantisation.
+    int8_min_cosine: float = 0.9
+    #: Quantise weights per output channel (one scale per row) rather than per tensor: more accurate.
+    int8_per_channel: bool = True
+    #: 7-bit weights: onnxruntime's u8×s8 kernels on CPUs without VNNI can saturate with full 8-bit ones.
+    int8_reduce_range: bool = True
+    #: Operators whose weights are quantised: MatMul (the compute) and Gather (the word-embedding table).
+    int8_op_types: list[str] = field(default_factory=lambda: ["MatMul", "Gather"])
+    #: MatMuls whose input has max|x| / rms(x) at least this on the parity sentences stay float32 (``None``: none).
+    #: One activation scale per tensor cannot serve outliers ~100× the typical value; in multilingual-e5-small
+    #: two FFN outputs (layers 0 and 4) reach 117 and 127 and cost 2 points of retrieval accuracy when quantised.
+    int8_outlier_ratio: float | None = 100.0
+    #: Replace an existing export folder at ``--out``.
+    overwrite: bool = False

@@ -45,6 +45,8 @@ if TYPE_CHECKING:
     import torch
     from sentence_transformers import SentenceTransformer
 
+    from xlingual.onnx import OnnxEncoder
+
 logger = logging.getLogger(__name__)
 
 CHECKPOINT_PREFIX = "step-"
@@ -201,7 +203,9 @@ def _student_prompt(model: SentenceTransformer) -> str | None:
     return prompts.get(name) if name else None
 
 
-def _teacher_vectors(teacher: SentenceTransformer, teacher_id: str, texts: Sequence[str], *, quiet: bool) -> np.ndarray:
+def _teacher_vectors(
+    teacher: SentenceTransformer | OnnxEncoder, teacher_id: str, texts: Sequence[str], *, quiet: bool
+) -> np.ndarray:
     """Teacher embeddings of ``texts`` → ``(n, dim)`` float32, L2-normalised, from the on-disk cache."""
     from xlingual.cache import EmbeddingCache, cache_key
     from xlingual.models import encode
@@ -536,7 +540,13 @@ class _Trainer:
             logger.info("resuming from %s", self.resume_from)
             self.head = json.loads((self.resume_from / STATE_FILE).read_text())["head"]
             return SentenceTransformer(str(self.resume_from / "model"), device=self.device)
-        return models.load_model(self.config.student, device=self.device)
+        student = models.load_model(self.config.student, device=self.device)
+        if not isinstance(student, SentenceTransformer):
+            raise ConfigError(
+                f"The student {self.config.student} is an ONNX export, which cannot be trained; "
+                "pass the PyTorch model it was exported from"
+            )
+        return student
 
     # .................................................................. evaluation
 

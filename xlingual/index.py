@@ -467,29 +467,44 @@ def recall_at_k(
     return float(hits.sum()) / float(exact_scores.size)
 
 
+#: Neighbours of a probe's seed vector whose differences give the directions a probe query moves in.
+PROBE_NEIGHBOURS = 16
+
+
 def probe_queries(exact: faiss.Index, n_queries: int, *, seed: int = 0) -> np.ndarray:
     """Synthetic "fresh" queries for calibration: ``(m, dim)`` float32, L2-normalised, ``m ≤ n_queries``.
 
-    A vector ``x`` drawn from the index (seeded) is turned to a random direction orthogonal to it until
-    its cosine with ``x`` equals the cosine between ``x`` and its own nearest other neighbour. The query
-    then sits as far from the corpus as a new point from the same distribution would, instead of on top of
-    an indexed vector (which graph indexes find trivially: that would overstate their recall).
+    A vector ``x`` drawn from the index (seeded) is moved away from itself until its cosine with ``x``
+    equals the cosine between ``x`` and its nearest other vector — as far from the corpus as a new
+    point of the same distribution would be, instead of on top of an indexed vector (which graph
+    indexes find trivially, overstating recall). It moves along the difference of two of ``x``'s
+    neighbours, so it stays on the data's own manifold (a random direction in all ``dim`` dimensions
+    would leave it, and overstate how hard real queries are).
     """
     n = int(exact.ntotal)
     rng = np.random.default_rng(seed)
     own = np.sort(rng.choice(n, size=min(n_queries, n), replace=False)).astype(np.int64)
     base = np.ascontiguousarray(exact.reconstruct_batch(own), dtype=np.float32)
-    base = base[np.linalg.norm(base, axis=1) > 0]  # a zero vector has no direction to start from
-    if base.shape[0] == 0:
+    keep = np.linalg.norm(base, axis=1) > 0  # a zero vector has no direction to start from
+    own, base = own[keep], base[keep]
+    if base.shape[0] == 0 or n < 3:
         return base
-    scores, ids = search(exact, base, min(2, n))
-    # The nearest *other* vector's cosine; an exact duplicate (cosine 1) still leaves some room to move.
-    nearest = np.where(ids[:, 0] == own[: len(ids)], scores[:, -1], scores[:, 0]) if n > 1 else scores[:, 0]
-    cos = np.clip(nearest, -0.99, 0.99).astype(np.float32)[:, None]
-    noise = rng.standard_normal(base.shape).astype(np.float32)
-    noise -= (noise * base).sum(axis=1, keepdims=True) * base
-    noise /= np.maximum(np.linalg.norm(noise, axis=1, keepdims=True), 1e-12)
-    queries = cos * base + np.sqrt(1.0 - cos**2) * noise
+    m = min(PROBE_NEIGHBOURS + 1, n)
+    scores, ids = search(exact, base, m)
+    rows = np.arange(len(own))
+    others = ids != own[:, None]  # each row without the seed itself (ties may have put it anywhere)
+    nearest = np.array([scores[r][others[r]][0] if others[r].any() else 0.0 for r in rows], dtype=np.float32)
+    pick = np.array([rng.choice(ids[r][others[r]], size=2, replace=False) for r in rows])
+    direction = exact.reconstruct_batch(pick[:, 0].copy()) - exact.reconstruct_batch(pick[:, 1].copy())
+    direction = direction.astype(np.float32)
+    # Every other probe moves in a random direction instead (and so does one whose neighbours are duplicates).
+    flat = np.linalg.norm(direction, axis=1) < 1e-6
+    flat[1::2] = True
+    direction[flat] = rng.standard_normal((int(flat.sum()), base.shape[1])).astype(np.float32)
+    direction -= (direction * base).sum(axis=1, keepdims=True) * base
+    direction /= np.maximum(np.linalg.norm(direction, axis=1, keepdims=True), 1e-12)
+    cos = np.clip(nearest, -0.99, 0.99)[:, None]
+    queries = cos * base + np.sqrt(1.0 - cos**2) * direction
     return queries / np.linalg.norm(queries, axis=1, keepdims=True)
 
 

@@ -40,6 +40,8 @@ from xlingual.errors import ModelError
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
+    from xlingual.onnx import OnnxEncoder
+
 logger = logging.getLogger(__name__)
 
 #: Bump when the conversion code changes what it writes; old conversions are then redone.
@@ -456,6 +458,8 @@ def convert_me5_small(out_dir: Path) -> Path:
 
 def resolve_model_path(spec: str) -> Path | None:
     """Return the local folder behind ``spec`` (converting a built-in if needed), or None for a hub id."""
+    if spec.startswith(ONNX_PREFIX):
+        return _onnx_dir(spec)
     if spec.startswith("builtin:"):
         name = spec.removeprefix("builtin:")
         if name == "minilm-en":
@@ -478,11 +482,39 @@ def resolve_model_path(spec: str) -> Path | None:
     return None
 
 
-def load_model(spec: str, device: str | None = None) -> SentenceTransformer:
-    """Load the model a spec names.
+# --------------------------------------------------------------------------- ONNX folders (onnx:DIR)
+
+#: The spec prefix of an exported ONNX folder, encoded by onnxruntime without PyTorch (:mod:`xlingual.onnx`).
+ONNX_PREFIX = "onnx:"
+
+
+def _onnx_dir(spec: str) -> Path:
+    from xlingual.onnx import find_onnx_dir
+
+    folder = spec.removeprefix(ONNX_PREFIX)
+    if not folder.strip():
+        raise ModelError(f"{spec!r} names no folder; write onnx:DIR, e.g. onnx:exported/onnx")
+    return find_onnx_dir(folder)
+
+
+def _load_onnx(spec: str, device: str | None) -> OnnxEncoder:
+    from xlingual.onnx import OnnxEncoder
+
+    if device not in (None, "cpu", "auto"):
+        logger.warning("%s runs on onnxruntime's CPU provider; device %r is ignored", spec, device)
+    return OnnxEncoder(_onnx_dir(spec))
+
+
+# --------------------------------------------------------------------------- loading (continued)
+
+
+def load_model(spec: str, device: str | None = None) -> SentenceTransformer | OnnxEncoder:
+    """Load the model a spec names: a ``SentenceTransformer``, or an ``OnnxEncoder`` for ``onnx:DIR``.
 
     Example: ``load_model("builtin:minilm-en").encode(["hello"]).shape == (1, 384)``.
     """
+    if spec and spec.startswith(ONNX_PREFIX):
+        return _load_onnx(spec, device)
     from sentence_transformers import SentenceTransformer
 
     if not spec or not spec.strip():

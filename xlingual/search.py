@@ -109,13 +109,16 @@ class ModelInfo:
     """Who embeds: a model spec, its content fingerprint and, for a distilled student, its teacher's.
 
     ``fingerprint`` is :func:`xlingual.models.fingerprint` of the model folder (``None`` for a hub id);
-    ``teacher_fingerprint`` comes from the folder's ``xlingual_distill.json``.
+    ``teacher_fingerprint`` comes from the folder's ``xlingual_distill.json``; ``source_fingerprint``,
+    for an ONNX export (``onnx:DIR``), is the fingerprint of the model it was exported from
+    (``xlingual_onnx.json``): the export embeds like its source, checked at export time.
     """
 
     spec: str
     fingerprint: str | None = None
     teacher: str | None = None
     teacher_fingerprint: str | None = None
+    source_fingerprint: str | None = None
 
     @classmethod
     def from_spec(cls, spec: str) -> ModelInfo:
@@ -125,15 +128,15 @@ class ModelInfo:
         path = resolve_model_path(spec)
         if path is None:
             return cls(spec)
-        teacher = teacher_fp = None
-        distill_meta = path / "xlingual_distill.json"
-        if distill_meta.is_file():
-            try:
-                meta = json.loads(distill_meta.read_text(encoding="utf-8"))
-            except (OSError, json.JSONDecodeError) as exc:
-                raise SearchIndexError(f"{distill_meta} cannot be read ({exc}); re-save the distilled model.") from exc
-            teacher, teacher_fp = meta.get("teacher"), meta.get("teacher_fingerprint")
-        return cls(spec, fingerprint(path), teacher, teacher_fp)
+        distill = _read_json(path / "xlingual_distill.json")
+        source = _read_json(path / "xlingual_onnx.json").get("source") or {}
+        return cls(
+            spec,
+            fingerprint(path),
+            distill.get("teacher"),
+            distill.get("teacher_fingerprint"),
+            source.get("fingerprint") if isinstance(source, dict) else None,
+        )
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> ModelInfo:
@@ -143,29 +146,46 @@ class ModelInfo:
             data.get("fingerprint"),
             data.get("teacher"),
             data.get("teacher_fingerprint"),
+            data.get("source_fingerprint"),
         )
+
+    @property
+    def identities(self) -> set[str]:
+        """The fingerprints this model embeds like: its own and, for an export, its source's."""
+        return {fp for fp in (self.fingerprint, self.source_fingerprint) if fp}
 
     def short(self) -> str:
         """``spec (fingerprint 1a2b3c4d5e6f)`` for messages."""
         return f"{self.spec} (fingerprint {self.fingerprint[:12]})" if self.fingerprint else self.spec
 
 
+def _read_json(path: Path) -> dict[str, Any]:
+    """A model folder's xlingual metadata file, or ``{}`` when there is none."""
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise SearchIndexError(f"{path} cannot be read ({exc}); re-save or re-export the model.") from exc
+    return data if isinstance(data, dict) else {}
+
+
 def check_compatible(index_model: ModelInfo, query_model: ModelInfo) -> str:
     """Return why ``query_model`` may embed queries for an index built by ``index_model``, or raise.
 
-    Two models share a vector space when they are the same model (equal fingerprints; for hub ids,
-    equal specs), when one was distilled from the other (its ``xlingual_distill.json`` records the
-    other's fingerprint as ``teacher_fingerprint``), or when both were distilled from the same teacher.
-    Anything else raises :class:`SearchIndexError` saying why.
+    Two models share a vector space when they are the same model (equal fingerprints — an ONNX export
+    counts as its source; for hub ids, equal specs), when one was distilled from the other (its
+    ``xlingual_distill.json`` records the other's fingerprint as ``teacher_fingerprint``), or when both
+    were distilled from the same teacher. Anything else raises :class:`SearchIndexError` saying why.
     """
     q, i = query_model, index_model
-    if q.fingerprint and q.fingerprint == i.fingerprint:
+    if q.identities & i.identities:
         return "same model"
-    if not q.fingerprint and not i.fingerprint and q.spec == i.spec:
+    if not q.identities and not i.identities and q.spec == i.spec:
         return "same model id"
-    if q.teacher_fingerprint and q.teacher_fingerprint == i.fingerprint:
+    if q.teacher_fingerprint and q.teacher_fingerprint in i.identities:
         return f"{q.spec} was distilled from the index's model"
-    if i.teacher_fingerprint and i.teacher_fingerprint == q.fingerprint:
+    if i.teacher_fingerprint and i.teacher_fingerprint in q.identities:
         return f"the index's model was distilled from {q.spec}"
     if q.teacher_fingerprint and q.teacher_fingerprint == i.teacher_fingerprint:
         return "both were distilled from the same teacher"
@@ -174,7 +194,7 @@ def check_compatible(index_model: ModelInfo, query_model: ModelInfo) -> str:
             f"{q.spec} was distilled from {q.teacher or 'a teacher'} (fingerprint {q.teacher_fingerprint[:12]}), "
             f"not from the index's model {i.short()}"
         )
-    elif q.fingerprint is None or i.fingerprint is None:
+    elif not q.identities or not i.identities:
         why = f"{q.spec} and the index's model {i.spec} are different models and no fingerprints link them"
     else:
         why = (
@@ -501,11 +521,18 @@ class Index:
         """
         config = config or IndexConfig()
         target = Path(out)
-        if target.exists() and (not target.is_dir() or any(target.iterdir())) and not config.overwrite:
-            raise SearchIndexError(
-                f"{target} already exists; pass --overwrite (IndexConfig.overwrite) to replace it, "
-                f"or xlingual index add {target} CORPUS to append to it."
-            )
+        if target.exists() and (not target.is_dir() or any(target.iterdir())):
+            if not (target / MANIFEST_NAME).is_file():
+                # Never delete a folder that is not an index, whatever --overwrite says.
+                raise SearchIndexError(f"{target} exists and is not an xlingual index; choose another --out.")
+            if not config.overwrite:
+                raise SearchIndexError(
+                    f"{target} already exists; pass --overwrite (IndexConfig.overwrite) to replace it, "
+                    f"or xlingual index add {target} CORPUS to append to it."
+                )
+        if isinstance(corpus, (str, os.PathLike)) and not Path(corpus).is_file():
+            what = "is a folder" if Path(corpus).is_dir() else "does not exist"
+            raise DataError(f"{corpus} {what}; pass a text, JSONL or Parquet file of documents.")
         if not 0.0 < config.target_recall <= 1.0:
             raise SearchIndexError(f"target_recall={config.target_recall} is not in (0, 1]; e.g. 0.95.")
         model_info = ModelInfo.from_spec(config.model)
@@ -655,7 +682,12 @@ class Index:
             raise SearchIndexError(
                 f"{folder} is inconsistent: {'; '.join(problems)}; {_rebuild_hint(folder, manifest)}"
             )
-        return cls(folder, manifest, faiss_index, store, config=config, encoder=encoder)
+        try:
+            return cls(folder, manifest, faiss_index, store, config=config, encoder=encoder)
+        except (KeyError, TypeError, ValueError, SearchIndexError) as exc:
+            raise SearchIndexError(
+                f"{folder / MANIFEST_NAME} has a bad model or index block ({exc}); {_rebuild_hint(folder, manifest)}"
+            ) from exc
 
     # ................................................................. add
 
@@ -956,9 +988,9 @@ def format_hits(query: str | None, hits: Sequence[Hit], *, width: int = 160) -> 
         lines.append("  (no results)")
     for hit in hits:
         where = hit.doc_id + (f" §{hit.passage}" if hit.passage else "")
-        lines.append(f"{hit.rank:>3}  {hit.score:.4f}  {where}  {_one_line(hit.text, width)}")
+        lines.append(f"{hit.rank:>3}  {hit.score:>7.4f}  {where}  {_one_line(hit.text, width)}")
         if hit.metadata:
-            lines.append(f"{'':>13}{_one_line(json.dumps(hit.metadata, ensure_ascii=False, default=str), width)}")
+            lines.append(f"{'':>14}{_one_line(json.dumps(hit.metadata, ensure_ascii=False, default=str), width)}")
     return "\n".join(lines)
 
 

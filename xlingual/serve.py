@@ -48,7 +48,9 @@ class SearchRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     query: str | list[str] = Field(description="One query, or a list of queries searched as one batch.")
-    k: int = Field(default=SearchConfig.k, ge=1, description="Results per query (at most the server's max_k).")
+    k: int | None = Field(
+        default=None, ge=1, description=f"Results per query; default {SearchConfig.k}, or the server's max_k if lower."
+    )
 
 
 class HitOut(BaseModel):
@@ -81,10 +83,6 @@ class SearchResponse(BaseModel):
     results: list[QueryResult]
 
 
-class _BodyTooLarge(Exception):
-    pass
-
-
 class BodyLimit:
     """ASGI middleware: answer 413 when a request body exceeds ``max_bytes`` (declared or streamed)."""
 
@@ -104,7 +102,7 @@ class BodyLimit:
         await send({"type": "http.response.body", "body": body})
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        """Check ``content-length`` up front and count streamed bytes as they arrive."""
+        """Check ``content-length`` up front, then read the body (at most ``max_bytes``) before the app runs."""
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -112,29 +110,28 @@ class BodyLimit:
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
             await self._reject(send, int(declared))
             return
+        # Buffer the body here (it is small by definition): an error raised while the app reads it would be
+        # turned into a 400 by FastAPI's body parsing, and the client should learn which limit it hit.
+        chunks: list[bytes] = []
         received = 0
-        started = False
-
-        async def limited_receive() -> Any:
-            nonlocal received
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > self.max_bytes:
-                    raise _BodyTooLarge
-            return message
-
-        async def tracking_send(message: Any) -> None:
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except _BodyTooLarge:
-            if not started:
+            if message["type"] != "http.request":
+                return  # the client went away
+            chunk = message.get("body", b"")
+            received += len(chunk)
+            if received > self.max_bytes:
                 await self._reject(send, None)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        pending = [{"type": "http.request", "body": b"".join(chunks), "more_body": False}]
+
+        async def replay() -> Any:
+            return pending.pop() if pending else await receive()
+
+        await self.app(scope, replay, send)
 
 
 def search_page() -> str:
@@ -176,15 +173,16 @@ def create_app(index: Index, config: ServeConfig | None = None, *, query_model: 
                 )
             if not query.strip():
                 raise HTTPException(422, f"Query {number} is empty; send some text to search for.")
-        if request.k > config.max_k:
-            raise HTTPException(422, f"k={request.k} is above the limit {config.max_k} (xlingual serve --max-k).")
+        k = min(SearchConfig.k, config.max_k) if request.k is None else request.k
+        if k > config.max_k:
+            raise HTTPException(422, f"k={k} is above the limit {config.max_k} (xlingual serve --max-k).")
         started = time.perf_counter()
         try:
-            results = index.search(queries, request.k, query_model=query_model)
+            results = index.search(queries, k, query_model=query_model)
         except XlingualError as exc:
             raise HTTPException(400, str(exc)) from exc
         return {
-            "k": request.k,
+            "k": k,
             "model": model_name,
             "took_ms": round((time.perf_counter() - started) * 1000, 2),
             "results": [
