@@ -593,7 +593,13 @@ def embed_file(
 
     writer: _Writer | None = None
     if state is not None:
-        writer = _WRITERS[fmt](out_path, dtype, _width(dtype, dim), state["writer"])
+        try:
+            writer = _WRITERS[fmt](out_path, dtype, _width(dtype, dim), state["writer"])
+        except (OSError, KeyError) as exc:
+            raise ConfigError(
+                f"Cannot resume {out_path}: its partial files are missing or damaged ({exc}); pass --overwrite to "
+                "start over"
+            ) from exc
     stats = ReadStats()
     docs = read_documents(in_path, id_key=config.id_key, text_key=config.text_key, stats=stats)
     docs = itertools.islice(docs, rows, None)  # skip the rows an interrupted run already wrote
