@@ -2,22 +2,23 @@
 
 For each corpus size (default 100k and 1M vectors of dimension 384) and each index type (flat, hnsw,
 ivf-pq) the index is built exactly as `xlingual index build` builds it (`xlingual.index.choose_index`,
-`build_index`, `calibrate` to recall@10 ≥ 0.95 on probe queries), then 1,000 fresh queries (not in
+`build_calibrated`: recall@10 ≥ 0.95 on held-out vectors), then 1,000 fresh queries (not in
 the index) are searched: all at once (throughput, "QPS") and one by one (latency, as a server sees
 them). Recall@10 is measured against exact search on the same queries, ties tolerated.
 
 Data (``--data``):
-- ``clustered`` (default): embedding-like synthetic vectors — 2,000 topic centres in a 64-dimensional
-  subspace with a decaying spectrum, points scattered around them, a shared mean direction
-  (sentence embeddings are anisotropic) and a little isotropic noise; L2-normalised. Queries are drawn
-  from the same distribution. Encoding a million real passages takes hours on 2 CPU cores.
+- ``clustered`` (default): embedding-like synthetic vectors — 2,000 topic centres in a 24-dimensional
+  subspace, points scattered around them, a shared mean direction (sentence embeddings are
+  anisotropic) and a little isotropic noise; L2-normalised, tuned to the local intrinsic dimension and
+  neighbour similarities of real MiniLM embeddings (see `clustered`). Queries come from the same
+  distribution. Encoding a million real passages would take hours on 2 CPU cores.
 - ``random``: uniform random unit vectors — the worst case for every approximate index (no structure).
 - ``path.npy``: real embeddings, ``(n, dim)`` float32; the last ``--queries`` rows are the queries.
 
 Each approximate type gets two rows: the knob setting `calibrate` chose at build time (what a user
-gets, tuned on probe queries without seeing the real ones) and, marked "(swept)", the cheapest setting
+gets, tuned on held-out corpus vectors without seeing the queries) and, marked "(swept)", the cheapest setting
 that reaches the target recall on these very queries (what the index can do; FAISS's own benchmarks
-report this frontier). Build time, memory and calibration time are shared by both rows.
+report this frontier). Build time (calibration included) and memory are shared by both rows.
 
 Each (size, type) runs in its own process, so the peak RSS it reports is its own. Exact neighbours of
 the queries are computed once per size and cached in a temporary folder.
@@ -48,24 +49,30 @@ CHUNK = 100_000
 
 
 def clustered(n: int, dim: int, seed: int) -> np.ndarray:
-    """``n`` embedding-like unit vectors (see the module docstring); row ``i`` depends only on ``seed`` and ``i``."""
+    """``n`` embedding-like unit vectors (see the module docstring); row ``i`` depends only on ``seed`` and ``i``.
+
+    Tuned to the neighbourhood statistics of real embeddings: all-MiniLM-L6-v2 on 20,000 English
+    sentences of the Tanaka corpus has local intrinsic dimension 13.8 (MLE, k=20), median top-1 cosine
+    0.73, top-10 0.57 and mean cosine 0.11 between random pairs; these vectors, at 20,000, have 15.1,
+    0.80, 0.71 and 0.11.
+    """
     shape_rng = np.random.default_rng(1234)  # the "model": subspace, spectrum, topics, mean — shared by all rows
-    intrinsic, topics = 64, 2000
+    intrinsic, topics, spread, noise = 24, 2000, 0.8, 0.1
     basis, _ = np.linalg.qr(shape_rng.standard_normal((dim, intrinsic)))
-    spectrum = (1.0 / np.sqrt(np.arange(1, intrinsic + 1))).astype(np.float32)
+    spectrum = (np.arange(1, intrinsic + 1) ** -0.3).astype(np.float32)
     centres = (shape_rng.standard_normal((topics, intrinsic)) * spectrum).astype(np.float32)
     mean = shape_rng.standard_normal(dim).astype(np.float32)
-    mean *= 0.6 / np.linalg.norm(mean)
+    mean *= 0.35 / np.linalg.norm(mean)
     basis = basis.astype(np.float32)
     out = np.empty((n, dim), dtype=np.float32)
     for start in range(0, n, CHUNK):
         stop = min(n, start + CHUNK)
         rng = np.random.default_rng([seed, start])
         topic = rng.integers(topics, size=stop - start)
-        latent = centres[topic] + 0.7 * rng.standard_normal((stop - start, intrinsic), dtype=np.float32) * spectrum
+        latent = centres[topic] + spread * rng.standard_normal((stop - start, intrinsic), dtype=np.float32) * spectrum
         block = latent @ basis.T
         block /= np.linalg.norm(block, axis=1, keepdims=True)
-        block += mean + 0.08 * rng.standard_normal((stop - start, dim), dtype=np.float32)
+        block += mean + (noise / np.sqrt(dim)) * rng.standard_normal((stop - start, dim), dtype=np.float32)
         out[start:stop] = block / np.linalg.norm(block, axis=1, keepdims=True)
     return out
 
@@ -88,8 +95,8 @@ def load_data(data: str, n: int, n_queries: int, dim: int) -> tuple[np.ndarray, 
     vectors = np.load(data, mmap_mode="r")
     if vectors.shape[0] < n + n_queries:
         raise SystemExit(f"{data} has {vectors.shape[0]} rows; need {n + n_queries} for --sizes {n}")
-    database = np.ascontiguousarray(vectors[:n], dtype=np.float32)
-    queries = np.ascontiguousarray(vectors[-n_queries:], dtype=np.float32)
+    database = np.array(vectors[:n], dtype=np.float32)  # a copy: the memory map is read-only
+    queries = np.array(vectors[-n_queries:], dtype=np.float32)
     for array in (database, queries):
         array /= np.maximum(np.linalg.norm(array, axis=1, keepdims=True), 1e-12)
     return database, queries
@@ -165,17 +172,15 @@ def run_one(args: argparse.Namespace, n: int, kind: str) -> list[dict[str, objec
     config = IndexConfig(index_type=kind, target_recall=args.target_recall)
     spec = faiss_ops.choose_index(n, args.dim, config)
     started = time.perf_counter()
-    built = faiss_ops.build_index(database, spec)
+    # As `xlingual index build` does it: the last rows (a random sample here: the rows are i.i.d.) are held
+    # out while the index is built, calibrate the search knob, and are added afterwards.
+    built, spec = faiss_ops.build_calibrated(database, spec, target_recall=args.target_recall)
     build_s = time.perf_counter() - started
-    started = time.perf_counter()
-    spec = faiss_ops.calibrate(built, spec, target_recall=args.target_recall)
-    calibrate_s = time.perf_counter() - started
     peak_rss_mb = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)  # before serialising a copy
     common = {
         "n": n,
         "threads": threads,
         "build_s": round(build_s, 1),
-        "calibrate_s": round(calibrate_s, 1),
         "index_mb": round(faiss.serialize_index(built).nbytes / 2**20),
         "peak_rss_mb": peak_rss_mb,
     }
@@ -250,7 +255,6 @@ def main() -> None:
         "type",
         "params",
         "build_s",
-        "calibrate_s",
         "index_mb",
         "peak_rss_mb",
         "qps",

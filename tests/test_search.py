@@ -103,8 +103,9 @@ def test_index_types_against_exact_search(kind):
     queries = unit_rows(rng, 200, 32)  # fresh random queries, not in the index
     exact_scores, exact_ids = faiss_ops.knn(queries, database, 10)
     spec = faiss_ops.choose_index(len(database), 32, IndexConfig(index_type=kind))
-    built = faiss_ops.build_index(database, spec)
-    spec = faiss_ops.calibrate(built, spec, target_recall=0.95)
+    built, spec = faiss_ops.build_calibrated(database, spec, target_recall=0.95)  # as Index.build does
+    assert built.ntotal == len(database)
+    np.testing.assert_array_equal(faiss_ops.exact_view(built, spec).reconstruct_n(0, 3000), database)  # ids = rows
     scores, ids = faiss_ops.search(built, queries, 10, params=faiss_ops.search_params(spec))
     recall = faiss_ops.recall_at_k(exact_scores, scores, ids)
     if kind == "flat":
@@ -119,6 +120,21 @@ def test_index_types_against_exact_search(kind):
         scores[valid], np.einsum("qd,qkd->qk", queries, database[np.where(valid, ids, 0)])[valid], atol=1e-5
     )
     assert np.all(np.diff(scores, axis=1) <= 1e-6)
+
+
+def test_probe_queries_calibrate_without_held_out_vectors():
+    rng = np.random.default_rng(5)
+    database = unit_rows(rng, 3000, 32)
+    queries = unit_rows(rng, 200, 32)
+    spec = faiss_ops.choose_index(3000, 32, IndexConfig(index_type="hnsw"))
+    built = faiss_ops.build_index(database, spec)
+    spec = faiss_ops.calibrate(built, spec)  # no held-out queries: synthetic probes near the corpus
+    exact_scores, _ = faiss_ops.knn(queries, database, 10)
+    scores, ids = faiss_ops.search(built, queries, 10, params=faiss_ops.search_params(spec))
+    assert faiss_ops.recall_at_k(exact_scores, scores, ids) >= 0.9
+    probes = faiss_ops.probe_queries(faiss_ops.exact_view(built, spec), 50)
+    assert probes.shape == (50, 32) and np.allclose(np.linalg.norm(probes, axis=1), 1, atol=1e-5)
+    assert faiss_ops.holdout_size(3000, spec) == 256 and faiss_ops.holdout_size(200, spec) == 0
 
 
 def test_calibration_picks_the_cheapest_setting_reaching_the_target():

@@ -512,16 +512,20 @@ def calibrate(
     index: faiss.Index,
     spec: IndexSpec,
     *,
+    queries: np.ndarray | None = None,
     target_recall: float = 0.95,
     n_queries: int = 256,
+    refine_base: int | None = None,
     seed: int = 0,
 ) -> IndexSpec:
     """Return ``spec`` with the cheapest search knobs reaching ``target_recall`` (recall@10, exact as truth).
 
     HNSW: the smallest efSearch of :data:`EF_SEARCH_GRID`. IVF-PQ: the smallest nprobe (doubling), each
-    tried with the re-ranking factor ×1, ×2 and ×4 (re-ranking a few more candidates costs far less
-    than probing more lists). Queries come from :func:`probe_queries`. When nothing reaches the target,
-    the most accurate setting is kept and a warning logged. Flat is exact: returned unchanged.
+    tried with the re-ranking factor ``refine_base`` ×1, ×2 and ×4 (re-ranking a few more candidates
+    costs far less than probing more lists). ``queries``: vectors of the corpus's own distribution that
+    are *not* in the index (held out; at most ``n_queries`` are used) — the faithful measure; without
+    them, :func:`probe_queries` makes some. When nothing reaches the target, the most accurate setting is
+    kept and a warning logged. Flat is exact: returned unchanged.
     """
     if spec.type is IndexType.FLAT:
         return replace(spec, calibrated_recall=1.0)
@@ -530,15 +534,22 @@ def calibrate(
     n = int(index.ntotal)
     k = min(CALIBRATION_K, n)
     exact = exact_view(index, spec)
-    queries = probe_queries(exact, n_queries, seed=seed)
-    if queries.shape[0] == 0:
+    if queries is None:
+        queries = probe_queries(exact, n_queries, seed=seed)
+    else:
+        queries = as_vectors("calibration queries", queries, dim=spec.dim)
+        if queries.shape[0] > n_queries:
+            pick = np.random.default_rng(seed).choice(queries.shape[0], size=n_queries, replace=False)
+            queries = queries[np.sort(pick)]
+    if queries.shape[0] == 0 or k < 1:
         return spec
     exact_scores, _ = search(exact, queries, k)
     candidates: list[IndexSpec]
     if spec.type is IndexType.HNSW:
         candidates = [replace(spec, ef_search=ef) for ef in EF_SEARCH_GRID]
     else:
-        nlist, factor = int(spec.nlist or 1), int(spec.refine_factor or 1)
+        nlist = int(spec.nlist or 1)
+        factor = int(refine_base or IndexConfig.refine_factor)
         probes = sorted({min(nlist, 2**p) for p in range(nlist.bit_length() + 1)})
         candidates = [replace(spec, nprobe=p, refine_factor=factor * m) for p in probes for m in (1, 2, 4)]
     recall, chosen = 0.0, candidates[-1]
@@ -559,3 +570,58 @@ def calibrate(
     calibrated = replace(chosen, calibrated_recall=round(recall, 4))
     _apply_defaults(index, calibrated)
     return calibrated
+
+
+#: Fewest held-out vectors worth calibrating on (fewer leave the stored knobs as they are).
+MIN_CALIBRATION_QUERIES = 32
+
+
+def holdout_size(n: int, spec: IndexSpec, n_queries: int = 256) -> int:
+    """How many of ``n`` vectors :func:`build_calibrated` holds out as calibration queries (0: none).
+
+    At most ``n_queries`` and a tenth of the corpus; IVF-PQ keeps :data:`IVF_MIN_TRAIN` vectors to train on.
+    """
+    if spec.type is IndexType.FLAT:
+        return 0
+    size = min(n_queries, n // 10)
+    if spec.type is IndexType.IVF_PQ:
+        size = min(size, n - IVF_MIN_TRAIN)
+    return size if size >= MIN_CALIBRATION_QUERIES else 0
+
+
+def build_calibrated(
+    vectors: np.ndarray,
+    spec: IndexSpec,
+    *,
+    target_recall: float = 0.95,
+    n_queries: int = 256,
+    refine_base: int | None = None,
+    seed: int = 0,
+) -> tuple[faiss.Index, IndexSpec]:
+    """Build the index over every row, its search knobs calibrated on genuinely unseen queries.
+
+    The last :func:`holdout_size` rows of ``vectors`` (``(n, dim)`` float32, L2-normalised; callers put a
+    random sample there) are left out while the index is built, serve as calibration queries — fresh
+    points of the corpus's own distribution, as real queries are — and are added afterwards, so every
+    row ``i`` still gets id ``i``. Returns the index and the calibrated spec.
+    """
+    n = int(np.asarray(vectors).shape[0])
+    held = holdout_size(n, spec, n_queries)
+    if held == 0:
+        built = build_index(vectors, spec, seed=seed)
+        calibrated = calibrate(
+            built, spec, target_recall=target_recall, n_queries=n_queries, refine_base=refine_base, seed=seed
+        )
+        return built, calibrated
+    built = build_index(vectors[: n - held], spec, seed=seed)
+    calibrated = calibrate(
+        built,
+        spec,
+        queries=vectors[n - held :],
+        target_recall=target_recall,
+        n_queries=n_queries,
+        refine_base=refine_base,
+        seed=seed,
+    )
+    add_to_index(built, vectors[n - held :], calibrated)
+    return built, calibrated

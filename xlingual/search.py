@@ -558,12 +558,21 @@ class Index:
             raise SearchIndexError(f"{config.model} reports dimension {model_dim} but embeds {vectors.shape[1]}.")
         spec = faiss_ops.choose_index(len(passages), vectors.shape[1], config)
         logger.info("building a %s index (%s)", spec.factory_string(), spec.reason)
-        faiss_index = faiss_ops.build_index(vectors, spec, seed=config.seed)
-        spec = faiss_ops.calibrate(
-            faiss_index,
+        # A random sample of passages goes last: build_calibrated holds the last rows out as fresh queries.
+        held = faiss_ops.holdout_size(len(passages), spec, config.calibration_queries)
+        if held:
+            rng = np.random.default_rng(config.seed)
+            last = np.zeros(len(passages), dtype=bool)
+            last[rng.choice(len(passages), size=held, replace=False)] = True
+            order = np.concatenate([np.flatnonzero(~last), np.flatnonzero(last)])
+            passages = [passages[i] for i in order]
+            vectors = vectors[order]
+        faiss_index, spec = faiss_ops.build_calibrated(
+            vectors,
             spec,
             target_recall=config.target_recall,
             n_queries=config.calibration_queries,
+            refine_base=config.refine_factor,
             seed=config.seed,
         )
         now = _utc_now()
@@ -696,7 +705,8 @@ class Index:
 
         The index's model embeds them and its splitting settings apply (``config`` supplies the reader
         keys, batch size and progress bar only). A document id already in the index is refused. HNSW and
-        IVF-PQ keep their graph / trained quantizers; the search knobs are calibrated again afterwards.
+        IVF-PQ keep their graph / trained quantizers; with 32 or more new passages the search knobs are
+        calibrated again, on those passages before they are added (unseen queries).
         Example: ``Index.load("idx").add("more.jsonl")``.
         """
         import faiss
@@ -736,14 +746,19 @@ class Index:
                 )
             try:
                 first_id = len(self)
-                faiss_ops.add_to_index(self.faiss_index, vectors, self.spec)
-                spec = faiss_ops.calibrate(
-                    self.faiss_index,
-                    self.spec,
-                    target_recall=config.target_recall,
-                    n_queries=config.calibration_queries,
-                    seed=config.seed,
-                )
+                spec = self.spec
+                if len(vectors) >= faiss_ops.MIN_CALIBRATION_QUERIES:
+                    # The new passages are unseen by the index: the faithful calibration queries.
+                    spec = faiss_ops.calibrate(
+                        self.faiss_index,
+                        self.spec,
+                        queries=vectors,
+                        target_recall=config.target_recall,
+                        n_queries=config.calibration_queries,
+                        refine_base=config.refine_factor,
+                        seed=config.seed,
+                    )
+                faiss_ops.add_to_index(self.faiss_index, vectors, spec)
                 table = PassageStore.to_table(passages, first_id)
                 generation = int(self.manifest.get("generation", 0)) + 1
                 manifest = json.loads(json.dumps(self.manifest))
