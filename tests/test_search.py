@@ -62,8 +62,10 @@ def test_auto_choice_by_size():
     config = IndexConfig()
     assert faiss_ops.choose_index(50_000, 384, config).type is IndexType.FLAT
     assert faiss_ops.choose_index(config.flat_max, 384, config).type is IndexType.FLAT
-    hnsw = faiss_ops.choose_index(config.flat_max + 1, 384, config)
-    assert hnsw.type is IndexType.HNSW and hnsw.hnsw_m == 32 and "auto" in hnsw.reason
+    above = faiss_ops.choose_index(config.flat_max + 1, 384, config)
+    assert above.type is IndexType.IVF_PQ and "auto" in above.reason
+    hnsw = faiss_ops.choose_index(config.flat_max + 1, 384, IndexConfig(auto_approximate="hnsw"))
+    assert hnsw.type is IndexType.HNSW and hnsw.hnsw_m == 32
     ivf = faiss_ops.choose_index(4_000_000, 384, config)
     assert ivf.type is IndexType.IVF_PQ
     assert ivf.nlist == 8000  # 4·sqrt(N)

@@ -546,7 +546,7 @@ def index_group() -> None:
     type=click.Choice(["auto", "flat", "hnsw", "ivf-pq"]),
     default=_I.index_type,
     show_default=True,
-    help=f"auto: flat up to {_I.flat_max:,} passages, hnsw up to {_I.hnsw_max:,}, ivf-pq above.",
+    help=f"auto: flat (exact) up to {_I.flat_max:,} passages, {_I.auto_approximate} above.",
 )
 @click.option(
     "--max-tokens",

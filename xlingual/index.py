@@ -332,8 +332,8 @@ def ivf_nlist(n: int) -> int:
 def choose_index(n: int, dim: int, config: IndexConfig | None = None) -> IndexSpec:
     """Pick the index type and its build parameters for ``n`` vectors of dimension ``dim``.
 
-    ``config.index_type="auto"`` picks by size: flat up to ``flat_max`` vectors, HNSW up to
-    ``hnsw_max``, IVF-PQ above. Search-time knobs start at a safe default; :func:`calibrate` tunes them.
+    ``config.index_type="auto"`` picks by size: flat up to ``flat_max`` vectors, ``auto_approximate``
+    (IVF-PQ) above. Search-time knobs start at a safe default; :func:`calibrate` tunes them.
     """
     config = config or IndexConfig()
     if n < 1 or dim < 1:
@@ -341,10 +341,11 @@ def choose_index(n: int, dim: int, config: IndexConfig | None = None) -> IndexSp
     if config.index_type == "auto":
         if n <= config.flat_max:
             kind, reason = IndexType.FLAT, f"auto: {n:,} vectors ≤ flat_max {config.flat_max:,} (exact search)"
-        elif n <= config.hnsw_max:
-            kind, reason = IndexType.HNSW, f"auto: {n:,} vectors in ({config.flat_max:,}, {config.hnsw_max:,}]"
         else:
-            kind, reason = IndexType.IVF_PQ, f"auto: {n:,} vectors > hnsw_max {config.hnsw_max:,}"
+            kind = parse_index_type(config.auto_approximate)
+            if kind is IndexType.FLAT:
+                raise SearchIndexError("auto_approximate must be hnsw or ivf-pq, not flat; raise flat_max instead.")
+            reason = f"auto: {n:,} vectors > flat_max {config.flat_max:,} (approximate search)"
     else:
         kind, reason = parse_index_type(config.index_type), f"asked for {config.index_type}"
     if kind is IndexType.FLAT:
