@@ -5,11 +5,15 @@ For each variant, one ``xlingual distill`` run on the first ``--pairs`` training
 only") and after fine-tuning. Prints one Markdown table.
 
 Usage: python eval/ablation_distill.py [--pairs 2000] [--data DIR] [--variants procrustes:5e-5,lstsq:5e-5]
+
+A variant is ``init:lr`` with optional ``:key=value`` settings of ``DistillConfig`` after it, e.g.
+``procrustes:1e-4:contrastive_weight=0.1`` or ``procrustes:5e-5:freeze_layers=8:trim_vocab=true``.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import tempfile
 import time
@@ -47,12 +51,19 @@ def main() -> None:
 
     rows = []
     for variant in args.variants.split(","):
-        init, lr = variant.split(":")
+        init, lr, *settings = variant.split(":")
+        extra = {}
+        for item in settings:
+            key, _, value = item.partition("=")
+            try:
+                extra[key] = json.loads(value)
+            except json.JSONDecodeError:
+                extra[key] = value
         started = time.perf_counter()
         config = DistillConfig(
             train=[str(train_tsv)],
             dev=str(dev_tsv),
-            out=root / f"{init}-{lr}",
+            out=root / variant.replace(":", "-").replace("=", ""),
             batch_size=args.batch_size,
             lr=float(lr),
             init=init,
@@ -60,9 +71,11 @@ def main() -> None:
             quiet=True,
             save_every=0,
             keep_checkpoints=1,
+            **extra,
         )
         result = distill(config)
-        rows.append((init, lr, result, time.perf_counter() - started))
+        label = init + "".join(f", {k}={v}" for k, v in extra.items())
+        rows.append((label, lr, result, time.perf_counter() - started))
         print(f"done {variant}: {result.after}", flush=True)
 
     print(f"\n{len(train)} training pairs, one pass, batch {args.batch_size} pairs; dev: {len(dev)} pairs")

@@ -17,6 +17,11 @@ against the teacher's English vectors) and prints one Markdown table.
     python eval/bench_distill.py                        # 20,000 pairs (~30+ min on 2 cores)
     python eval/bench_distill.py --pairs 128 --out /tmp/bd   # smoke test
     python eval/bench_distill.py --systems xlingual --lr-ours 1e-4
+    python eval/bench_distill.py --pairs 5000 --variant default: \
+        --variant fast:trim_vocab=true,freeze_layers=8          # several xlingual settings, one table
+
+``--variant LABEL:key=value,...`` (repeatable) runs xlingual once per variant, with those
+``DistillConfig`` fields changed (values are JSON: ``true``, ``8``, ``1e-4``, or plain strings).
 
 Data: ``--data DIR`` (default ``$XLINGUAL_BENCH_DATA`` or ``../shared/data/small_parallel_enja``) holds
 ``train``/``test`` ``.en``/``.ja`` aligned files, detokenised with ``xlingual.data``; training pairs
@@ -168,12 +173,14 @@ def run_xlingual(args: argparse.Namespace) -> dict[str, Any]:
     from xlingual.distill import distill
 
     overrides: dict[str, Any] = {} if args.lr_ours is None else {"lr": args.lr_ours}
+    overrides.update(json.loads(args.variant_json or "{}"))
+    label = args.variant_label or "xlingual"
     config = DistillConfig(
         teacher=args.teacher,
         student=args.student,
         train=[args.train_prefix],
         dev=None,
-        out=Path(args.out) / "xlingual",
+        out=Path(args.out) / ("xlingual" if label == "xlingual" else f"xlingual-{label}"),
         max_steps=args.steps,
         batch_size=args.batch_size // 2,
         max_seq_length=args.max_seq_length,
@@ -188,6 +195,8 @@ def run_xlingual(args: argparse.Namespace) -> dict[str, Any]:
     wall = time.perf_counter() - started
     return {
         "system": "xlingual",
+        "variant": label,
+        "overrides": overrides,
         "steps": result.steps,
         "pairs_seen": result.pairs_seen,
         "pairs_per_step": config.batch_size,
@@ -228,9 +237,36 @@ def prepare_data(data_dir: Path, n: int, out: Path) -> tuple[str, dict[str, int]
     return str(prefix), stats.as_dict()
 
 
-def run_child(system: str, args: argparse.Namespace, common: list[str], out: Path) -> dict[str, Any]:
-    result_path = out / f"result-{system}.json"
+def parse_variant(text: str) -> tuple[str, dict[str, Any]]:
+    """``"fast:trim_vocab=true,freeze_layers=8"`` → ``("fast", {"trim_vocab": True, "freeze_layers": 8})``."""
+    from dataclasses import fields
+
+    from xlingual.config import DistillConfig
+
+    label, _, settings = text.partition(":")
+    if not label.strip() or not label.replace("-", "").replace("_", "").isalnum():
+        raise SystemExit(f"--variant {text!r}: start with a label of letters, digits, - or _, then ':'")
+    known = {f.name for f in fields(DistillConfig)}
+    overrides: dict[str, Any] = {}
+    for item in filter(None, (part.strip() for part in settings.split(","))):
+        key, eq, value = item.partition("=")
+        if not eq or key not in known:
+            raise SystemExit(f"--variant {text!r}: {item!r} is not KEY=VALUE with a DistillConfig field as KEY")
+        try:
+            overrides[key] = json.loads(value)
+        except json.JSONDecodeError:
+            overrides[key] = value
+    return label, overrides
+
+
+def run_child(
+    system: str, args: argparse.Namespace, common: list[str], out: Path, variant: tuple[str, dict[str, Any]] | None
+) -> dict[str, Any]:
+    key = system if variant is None else f"{system}-{variant[0]}"
+    result_path = out / f"result-{key}.json"
     cmd = [sys.executable, __file__, "--system", system, "--result", str(result_path), *common]
+    if variant is not None:
+        cmd += ["--variant-label", variant[0], "--variant-json", json.dumps(variant[1])]
     env = os.environ.copy()
     env.setdefault("HF_HUB_OFFLINE", "1")
     env.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -371,11 +407,24 @@ def parent_main(args: argparse.Namespace) -> None:
         common += ["--threads", str(args.threads)]
     if args.st_prompt:
         common.append("--st-prompt")
-    results = {system: run_child(system, args, common, out) for system in systems}
+    variants = [parse_variant(v) for v in args.variant] or [("xlingual", {})]
+    results: dict[str, dict[str, Any]] = {}
+    labels: dict[str, str] = {}
+    for system in systems:
+        if system == "st":
+            results["st"], labels["st"] = run_child("st", args, common, out, None), LABELS["st"]
+            continue
+        for label, overrides in variants:
+            key = "xlingual" if label == "xlingual" else f"xlingual-{label}"
+            results[key] = run_child("xlingual", args, common, out, None if label == "xlingual" else (label, overrides))
+            settings = ", ".join(f"{k}={v}" for k, v in overrides.items())
+            labels[key] = (
+                "xlingual" if key == "xlingual" else f"xlingual {label}" + (f" ({settings})" if settings else "")
+            )
     (out / "results.json").write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
 
-    names = {"untouched": "untouched student", **{s: LABELS[s] for s in systems}}
-    models = {"untouched student": student, **{LABELS[s]: results[s]["model_dir"] for s in systems}}
+    names = {"untouched": "untouched student", **labels}
+    models = {"untouched student": student, **{labels[k]: r["model_dir"] for k, r in results.items()}}
     print("[bench] evaluating on the test pairs", file=sys.stderr, flush=True)
     test_prefix = str(data_dir / "test")
     scores = evaluate_models(models, test_prefix, teacher, out)
@@ -389,18 +438,25 @@ def parent_main(args: argparse.Namespace) -> None:
         rows = f"{args.batch_size} one-sentence rows" if args.st_layout == "rows" else f"{pairs_per_step} (en, ja) rows"
         prompt = ", with the default prompt" if args.st_prompt else ", no prompt"
         parts.append(f"ST recipe {rows} per step (lr 2e-5, warm-up 10%{prompt})")
-    if "xlingual" in results:
-        ours = results["xlingual"]
-        parts.append(f"xlingual {pairs_per_step} pairs per step (lr {ours['lr']:g}, init {ours['init']})")
+    for key, run in results.items():
+        if key != "st":
+            parts.append(f"{labels[key]} {pairs_per_step} pairs per step (lr {run['lr']:g}, init {run['init']})")
     print(
         f"\nSame {args.pairs} pairs, {steps} steps of {args.batch_size} sentences: {'; '.join(parts)}. "
         "pairs/s: training loop only (xlingual's includes its end-of-run checkpoint); wall s: whole child "
         "process (loading, teacher labels, xlingual's closed-form head fit, saving the model)."
     )
-    if "st" in results and "xlingual" in results:
-        speed = results["xlingual"]["pairs_per_s"] / results["st"]["pairs_per_s"]
-        wall = results["st"]["wall_seconds"] / results["xlingual"]["wall_seconds"]
-        print(f"Speed ratio xlingual/ST: {speed:.2f}× pairs/s (training), {wall:.2f}× by wall time.")
+    if "st" in results:
+        for key, run in results.items():
+            if key == "st":
+                continue
+            speed = run["pairs_per_s"] / results["st"]["pairs_per_s"]
+            wall = results["st"]["wall_seconds"] / run["wall_seconds"]
+            memory = run["peak_rss_gib"] / results["st"]["peak_rss_gib"]
+            print(
+                f"{labels[key]} / ST recipe: {speed:.2f}× pairs/s (training), {wall:.2f}× by wall time, "
+                f"{memory:.2f}× peak memory."
+            )
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     print(
         f"{dt.datetime.now().isoformat(timespec='seconds')}; {cpus} CPUs available ({os.cpu_count()} on the machine); "
@@ -439,7 +495,16 @@ def main() -> None:
         "--warm-cache", action="store_true", help="let xlingual reuse cached teacher vectors (default: cold)"
     )
     # Child-process arguments.
+    parser.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="LABEL:KEY=VALUE,...",
+        help="run xlingual with these DistillConfig fields changed (repeatable; 'default:' for none)",
+    )
     parser.add_argument("--system", choices=SYSTEMS, help=argparse.SUPPRESS)
+    parser.add_argument("--variant-label", help=argparse.SUPPRESS)
+    parser.add_argument("--variant-json", help=argparse.SUPPRESS)
     parser.add_argument("--result", help=argparse.SUPPRESS)
     parser.add_argument("--train-prefix", help=argparse.SUPPRESS)
     parser.add_argument("--steps", type=int, help=argparse.SUPPRESS)

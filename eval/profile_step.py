@@ -1,6 +1,7 @@
 """Where does one distillation step spend its time? Prints a per-phase table (seconds per step).
 
 Usage: python eval/profile_step.py [--batch-size 32] [--steps 5] [--student builtin:me5-small]
+       python eval/profile_step.py --data TANAKA/train --detokenize --no-dropout --freeze-layers 6
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import numpy as np
 import torch
 
 from xlingual import data, models
+from xlingual.config import DataConfig
 
 
 def main() -> None:
@@ -22,15 +24,26 @@ def main() -> None:
     parser.add_argument("--max-seq-length", type=int, default=128)
     parser.add_argument("--fused", action="store_true", help="fused AdamW kernel")
     parser.add_argument("--freeze-embeddings", action="store_true")
+    parser.add_argument("--freeze-layers", type=int, default=0, help="also freeze the lowest N transformer layers")
+    parser.add_argument("--no-dropout", action="store_true", help="train with dropout switched off")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the transformer")
+    parser.add_argument("--data", default="builtin:train", help="pairs to sample batches from (any data spec)")
+    parser.add_argument("--detokenize", action="store_true")
     args = parser.parse_args()
 
-    corpus = data.read_corpus("builtin:train")
+    corpus = data.read_corpus(args.data, DataConfig(detokenize=args.detokenize))
     student = models.load_model(args.student, device="cpu")
     student.max_seq_length = args.max_seq_length
     for name, param in student.named_parameters():
         if ".pooler." in name or (args.freeze_embeddings and "word_embeddings" in name):
             param.requires_grad_(False)
-    student.train()
+        if any(f".layer.{i}." in name for i in range(args.freeze_layers)):
+            param.requires_grad_(False)
+    # eval() switches every dropout off, including the one inside scaled-dot-product attention; BERT has no
+    # other train/eval difference (no batch norm), and gradients flow the same.
+    student.train(not args.no_dropout)
+    if args.compile:
+        student[0].auto_model = torch.compile(student[0].auto_model, dynamic=True)
     prompt = student.prompts.get(student.default_prompt_name) if student.default_prompt_name else None
     dim = student.get_embedding_dimension()
     optimizer = torch.optim.AdamW([p for p in student.parameters() if p.requires_grad], lr=1e-5, fused=args.fused)

@@ -52,6 +52,44 @@ def tiny_models(tmp_path_factory):
 
 
 @pytest.fixture(scope="session")
+def tiny_unigram_student(tmp_path_factory):
+    """A tiny 32-d BERT with multilingual-e5-small's SentencePiece (Unigram) tokenizer and its e5 prompts."""
+    import torch
+    from sentence_transformers import SentenceTransformer
+    from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
+    from transformers import BertConfig, BertModel, XLMRobertaTokenizerFast
+
+    from xlingual.models import E5_PROMPTS, e5_tokenizer_path
+
+    torch.manual_seed(3)
+    root = tmp_path_factory.mktemp("tiny-unigram")
+    tokenizer = XLMRobertaTokenizerFast(tokenizer_file=str(e5_tokenizer_path()), model_max_length=512)
+    config = BertConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=128,
+        pad_token_id=1,
+        bos_token_id=0,
+        eos_token_id=2,
+    )
+    hf_dir = root / "hf"
+    BertModel(config, add_pooling_layer=False).save_pretrained(hf_dir)
+    tokenizer.save_pretrained(hf_dir)
+    transformer = Transformer(str(hf_dir), max_seq_length=64)
+    model = SentenceTransformer(
+        modules=[transformer, Pooling(32, pooling_mode="mean"), Normalize()],
+        device="cpu",
+        prompts=dict(E5_PROMPTS),
+        default_prompt_name="query",
+    )
+    model.save(str(root / "student"))
+    return str(root / "student")
+
+
+@pytest.fixture(scope="session")
 def tiny_onnx(tiny_models, tmp_path_factory):
     """The tiny student exported to ONNX: ``{"root", "onnx", "int8", "source"}`` (folders and the source model)."""
     from xlingual.config import ExportConfig

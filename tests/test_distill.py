@@ -195,6 +195,7 @@ def test_refuses_to_clobber_or_resume_wrongly(tiny_models, corpus, tmp_path, iso
         ({"lr": 3.0}, "--lr 3.0: must be in (0, 1)"),
         ({"init": "pca"}, "--init 'pca'"),
         ({"device": "tpu"}, "--device 'tpu'"),
+        ({"freeze_layers": -1}, "--freeze-layers -1: must be 0"),
     ],
 )
 def test_bad_options(tiny_models, corpus, tmp_path, option, message):
@@ -285,9 +286,58 @@ def test_dev_overlap_is_warned_with_counts(tiny_models, corpus, tmp_path, isolat
     assert "the dev set overlaps the training data: 2 training pairs" in caplog.text
 
 
+def test_exclude_drops_pairs_sharing_a_sentence_with_test_data(tiny_models, corpus, tmp_path, isolated_home, caplog):
+    import logging
+
+    test = tmp_path / "test.tsv"
+    test.write_text(f"{PAIRS[0][0]}\tまったく別の文です。\n", encoding="utf-8")  # shares only the English side
+    config = _config(tiny_models, corpus, tmp_path / "run", max_steps=1, init="none", exclude=[str(test)])
+    with caplog.at_level(logging.WARNING, logger="xlingual.distill"):
+        distill_lib.distill(config)
+    assert "3 training pairs shared a sentence with" in caplog.text and str(test) in caplog.text
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert saved["train_pairs"] == 7 and saved["config"]["exclude"] == [str(test)]
+
+
 def test_no_training_pairs_left(tiny_models, corpus, tmp_path, isolated_home):
     from xlingual.errors import XlingualError
 
     train, _ = corpus
     with pytest.raises(XlingualError, match="no training pairs left after cleaning"):
         distill_lib.distill(_config(tiny_models, corpus, tmp_path / "run", dev=str(train)))
+
+
+def test_freeze_layers_keeps_lower_layers_fixed(tiny_models, corpus, tmp_path, isolated_home):
+    from sentence_transformers import SentenceTransformer
+
+    result = distill_lib.distill(_config(tiny_models, corpus, tmp_path / "run", freeze_layers=1, init="none"))
+    before = dict(SentenceTransformer(tiny_models["student"], device="cpu").named_parameters())
+    after = dict(SentenceTransformer(str(result.model_dir), device="cpu").named_parameters())
+    changed = {
+        name for name, p in after.items() if name in before and not np.array_equal(p.detach(), before[name].detach())
+    }
+    assert changed, "nothing trained"
+    assert not [n for n in changed if ".embeddings." in n or ".layer.0." in n]
+    assert [n for n in changed if ".layer.1." in n]
+    with pytest.raises(ConfigError, match="--freeze-layers 3: the student has 2 transformer layers; pass at most 2"):
+        distill_lib.distill(_config(tiny_models, corpus, tmp_path / "bad", freeze_layers=3))
+
+
+def test_distillation_loss_hand_computed():
+    import math
+
+    import torch
+
+    from xlingual.distill import distillation_loss
+
+    teacher = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    student_en = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    student_ja = torch.tensor([[0.0, 1.0], [1.0, 0.0]])  # each Japanese vector sits on the other pair's teacher
+    mse = float(distillation_loss(student_en, student_ja, teacher))
+    assert mse == pytest.approx(0.0 + 1.0)  # mean of (0-1)², (1-0)² over 4 elements ×2 → 1.0
+    # Own-pair score 0, other-pair score 1/τ: cross-entropy log(1 + e^{1/τ}) per row, both directions.
+    tau = 0.5
+    expected = mse + 0.1 * math.log(1 + math.exp(1 / tau))
+    assert float(distillation_loss(student_en, student_ja, teacher, 0.1, tau)) == pytest.approx(expected, rel=1e-6)
+    aligned = float(distillation_loss(student_en, student_en, teacher, 0.1, tau))
+    assert aligned == pytest.approx(0.1 * math.log(1 + math.exp(-1 / tau)), rel=1e-6)

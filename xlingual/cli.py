@@ -26,6 +26,7 @@ from xlingual.config import (
     MineConfig,
     SearchConfig,
     ServeConfig,
+    TrimConfig,
 )
 from xlingual.errors import XlingualError
 
@@ -173,11 +174,25 @@ _D = DistillConfig
     help="Training pairs (any data spec; repeatable). Default: the bundled pairs (builtin:train).",
 )
 @click.option("--dev", default=_D.dev, show_default=True, help="Dev pairs for the curves; 'none' to skip.")
+@click.option(
+    "--exclude",
+    "exclude_specs",
+    multiple=True,
+    help="Evaluation pairs (data spec) whose sentences must not be trained on; repeatable. The dev set always is.",
+)
 @click.option("-o", "--out", type=click.Path(path_type=Path), default=_D.out, show_default=True, help="Run directory.")
 @click.option("--epochs", type=int, default=_D.epochs, show_default=True)
 @click.option("--max-steps", type=int, default=None, help="Train exactly this many steps (overrides --epochs).")
 @click.option("-b", "--batch-size", type=int, default=_D.batch_size, show_default=True, help="Pairs per step.")
 @click.option("--lr", type=float, default=_D.lr, show_default=True, help="Peak learning rate (AdamW).")
+@click.option(
+    "--contrastive-weight",
+    type=float,
+    default=_D.contrastive_weight,
+    show_default=True,
+    help="Add an in-batch contrastive term (student-ja vs teacher-en) with this weight to the MSE loss.",
+)
+@click.option("--temperature", type=float, default=_D.temperature, show_default=True, help="Of the contrastive term.")
 @click.option("--warmup-ratio", type=float, default=_D.warmup_ratio, show_default=True)
 @click.option("--max-seq-length", type=int, default=_D.max_seq_length, show_default=True, help="Student tokens.")
 @click.option("--seed", type=int, default=_D.seed, show_default=True)
@@ -198,6 +213,16 @@ _D = DistillConfig
     help="Batch pairs of similar length (less padding).",
 )
 @click.option("--freeze-embeddings", is_flag=True, help="Keep the word-embedding matrix fixed (faster steps).")
+@click.option(
+    "--freeze-layers",
+    type=int,
+    default=_D.freeze_layers,
+    show_default=True,
+    help="Keep the lowest N transformer layers (and the embeddings) fixed: cheaper steps.",
+)
+@click.option(
+    "--trim-vocab", is_flag=True, help="Trim the student's vocabulary to the pieces of the train/dev sentences first."
+)
 @click.option("--resume", is_flag=True, help="Continue the run in --out from its last checkpoint.")
 @click.option("--overwrite", is_flag=True, help="Replace the run already in --out.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda"]), default=_D.device, show_default=True)
@@ -209,11 +234,14 @@ def distill(
     student: str,
     train_specs: tuple[str, ...],
     dev: str,
+    exclude_specs: tuple[str, ...],
     out: Path,
     epochs: int,
     max_steps: int | None,
     batch_size: int,
     lr: float,
+    contrastive_weight: float,
+    temperature: float,
     warmup_ratio: float,
     max_seq_length: int,
     seed: int,
@@ -223,6 +251,8 @@ def distill(
     init: str,
     group_by_length: bool,
     freeze_embeddings: bool,
+    freeze_layers: int,
+    trim_vocab: bool,
     resume: bool,
     overwrite: bool,
     device: str,
@@ -250,11 +280,14 @@ def distill(
         student=student,
         train=list(train_specs) or DistillConfig().train,
         dev=None if dev.lower() == "none" else dev,
+        exclude=list(exclude_specs),
         out=out,
         epochs=epochs,
         max_steps=max_steps,
         batch_size=batch_size,
         lr=lr,
+        contrastive_weight=contrastive_weight,
+        temperature=temperature,
         warmup_ratio=warmup_ratio,
         max_seq_length=max_seq_length,
         seed=seed,
@@ -264,6 +297,8 @@ def distill(
         init=init,
         group_by_length=group_by_length,
         freeze_embeddings=freeze_embeddings,
+        freeze_layers=freeze_layers,
+        trim_vocab=trim_vocab,
         resume=resume,
         overwrite=overwrite,
         device=device,
@@ -975,6 +1010,67 @@ def export_command(
         formats=list(formats) or ExportConfig().formats, quantize=quantize, opset=opset, overwrite=overwrite
     )
     result = export_lib.export_model(model, out, config)
+    if as_json:
+        _echo_json(result.as_dict())
+    else:
+        click.echo(result.summary())
+
+
+# --------------------------------------------------------------------------- trim
+
+
+@cli.command("trim", context_settings=CONTEXT_SETTINGS)
+@click.argument("model")
+@click.option(
+    "-c",
+    "--corpus",
+    "corpora",
+    multiple=True,
+    required=True,
+    help="Texts the model must keep serving: .txt (one per line), JSONL/Parquet documents, or any parallel-data "
+    "spec (both sides). Repeatable.",
+)
+@click.option(
+    "-o", "--out", required=True, type=click.Path(file_okay=False, path_type=Path), help="Trimmed model folder."
+)
+@click.option(
+    "--keep-top",
+    type=click.IntRange(min=0),
+    default=TrimConfig.keep_top,
+    show_default=True,
+    help="Also keep the N most probable pieces by the tokenizer's scores (robustness for unseen text).",
+)
+@click.option("--detokenize", is_flag=True, help="Undo word tokenisation of parallel corpora (e.g. Tanaka).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing trimmed folder.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress messages.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
+def trim_command(
+    model: str,
+    corpora: tuple[str, ...],
+    out: Path,
+    keep_top: int,
+    detokenize: bool,
+    overwrite: bool,
+    quiet: bool,
+    as_json: bool,
+) -> None:
+    """Shrink a multilingual model's vocabulary to the pieces your corpora use.
+
+    \b
+    Example:
+        xlingual trim builtin:me5-small -c builtin:train -c builtin:dev -o models/me5-enja
+        xlingual trim runs/distill/model -c docs.jsonl --keep-top 20000 -o runs/distill/model-small
+
+    Keeps special tokens, every piece the corpora produce and every single character of the Japanese
+    scripts and of ASCII (so none becomes unknown); rewrites tokenizer.json and the embedding matrix
+    together. Texts whose pieces are all kept embed exactly as before; this is checked before the folder
+    is written.
+    """
+    from xlingual import trim as trim_lib
+
+    _setup_logging(quiet or as_json)
+    config = TrimConfig(keep_top=keep_top, data=DataConfig(detokenize=detokenize), overwrite=overwrite)
+    result = trim_lib.trim_vocab(model, list(corpora), out, config)
     if as_json:
         _echo_json(result.as_dict())
     else:

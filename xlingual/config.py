@@ -58,6 +58,8 @@ class DistillConfig:
     train: list[str] = field(default_factory=lambda: ["builtin:train"])
     #: Dev corpus for the curves in metrics.jsonl; its sentences are also removed from training (leakage).
     dev: str | None = "builtin:dev"
+    #: More evaluation corpora whose sentences must not occur in training (pairs sharing one are dropped).
+    exclude: list[str] = field(default_factory=list)
     out: Path = Path("runs/distill")
     epochs: int = 1
     #: Train for exactly this many optimiser steps, whatever --epochs says (as in Hugging Face's Trainer).
@@ -65,6 +67,10 @@ class DistillConfig:
     #: Pairs per optimiser step and process (each pair contributes an English and a Japanese sentence).
     batch_size: int = 32
     lr: float = 5e-5
+    #: Weight of an in-batch contrastive term added to the MSE loss: student(ja) must pick its own pair's
+    #: teacher(en) vector among the batch's (and the other way round), InfoNCE at ``temperature``. 0: MSE only.
+    contrastive_weight: float = 0.0
+    temperature: float = 0.05
     warmup_ratio: float = 0.1
     weight_decay: float = 0.01
     max_grad_norm: float = 1.0
@@ -83,6 +89,12 @@ class DistillConfig:
     group_by_length: bool = True
     #: Keep the word-embedding matrix fixed (most of a multilingual student's parameters): faster steps.
     freeze_embeddings: bool = False
+    #: Also keep the lowest N transformer layers fixed (with the word embeddings): backward stops above them,
+    #: so a step costs less (see ``eval/PERFORMANCE.md``). 0 trains every layer.
+    freeze_layers: int = 0
+    #: Trim the student's vocabulary to the pieces of the training and dev sentences first (a smaller student,
+    #: identical embeddings for those sentences; see :mod:`xlingual.trim`).
+    trim_vocab: bool = False
     #: Closed-form start of the alignment head: "procrustes" (orthogonal), "lstsq" (least squares) or "none".
     init: str = "procrustes"
     #: Pairs encoded by the student to fit the closed-form head (the first N training pairs).
@@ -312,4 +324,23 @@ class ExportConfig:
     #: two FFN outputs (layers 0 and 4) reach 117 and 127 and cost 2 points of retrieval accuracy when quantised.
     int8_outlier_ratio: float | None = 100.0
     #: Replace an existing export folder at ``--out``.
+    overwrite: bool = False
+
+
+@dataclass
+class TrimConfig:
+    """How ``xlingual trim`` chooses the pieces to keep and checks the trimmed model.
+
+    Example: ``TrimConfig(keep_top=20000)``.
+    """
+
+    #: Also keep this many pieces with the highest tokenizer scores (0: only corpus pieces and single characters).
+    keep_top: int = 0
+    #: Corpus texts (a seeded sample) embedded by both models; each must reach ``min_cosine``.
+    check_texts: int = 256
+    #: Floor of the before/after cosine on the check texts (the same pieces give the same vectors).
+    min_cosine: float = 0.9999
+    #: How parallel corpora are read (``detokenize`` for pre-tokenised corpora such as Tanaka).
+    data: DataConfig = field(default_factory=DataConfig)
+    #: Replace an existing trimmed folder at ``--out``.
     overwrite: bool = False
