@@ -69,7 +69,7 @@ class DistillConfig:
     lr: float = 5e-5
     #: Weight of an in-batch contrastive term added to the MSE loss: student(ja) must pick its own pair's
     #: teacher(en) vector among the batch's (and the other way round), InfoNCE at ``temperature``. 0: MSE only.
-    contrastive_weight: float = 0.0
+    contrastive_weight: float = 0.1
     temperature: float = 0.05
     warmup_ratio: float = 0.1
     weight_decay: float = 0.01

@@ -3,8 +3,10 @@
 For every parallel pair (en, ja) the student's embeddings of *both* sentences regress, with mean squared
 error, onto the teacher's embedding of the English sentence (Reimers & Gurevych, EMNLP 2020)::
 
-    loss = MSE(student(en), teacher(en)) + MSE(student(ja), teacher(en))
+    loss = MSE(student(en), teacher(en)) + MSE(student(ja), teacher(en))  [+ w · InfoNCE(student(ja), teacher(en))]
 
+The optional in-batch contrastive term (``contrastive_weight``, on by default: see ``eval/ABLATION.md``)
+optimises the cross-model ranking directly.
 The teacher runs once per corpus: its vectors are cached on disk (:mod:`xlingual.cache`). The loop is our
 own (see ``eval/PERFORMANCE.md`` for why) around sentence-transformers model classes: AdamW, linear
 warm-up and decay, gradient clipping, seeded data order, atomic checkpoints that carry optimiser,
