@@ -341,3 +341,12 @@ def test_distillation_loss_hand_computed():
     assert float(distillation_loss(student_en, student_ja, teacher, 0.1, tau)) == pytest.approx(expected, rel=1e-6)
     aligned = float(distillation_loss(student_en, student_en, teacher, 0.1, tau))
     assert aligned == pytest.approx(0.1 * math.log(1 + math.exp(-1 / tau)), rel=1e-6)
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="a CUDA device is visible")
+def test_device_cuda_without_a_gpu_says_use_cpu():
+    from xlingual.distill import _resolve_device
+
+    with pytest.raises(ConfigError, match="no CUDA device is visible.*--device cpu"):
+        _resolve_device("cuda")
+    assert _resolve_device("auto") == "cpu"
