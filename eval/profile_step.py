@@ -43,7 +43,9 @@ def main() -> None:
     # other train/eval difference (no batch norm), and gradients flow the same.
     student.train(not args.no_dropout)
     if args.compile:
-        student[0].auto_model = torch.compile(student[0].auto_model, dynamic=True)
+        # sentence-transformers 6 runs `Transformer.model`; `auto_model` is a read-only alias of it, and
+        # assigning to it would register an unused module instead of replacing the one that runs.
+        student[0].model = torch.compile(student[0].model, dynamic=True)
     prompt = student.prompts.get(student.default_prompt_name) if student.default_prompt_name else None
     dim = student.get_embedding_dimension()
     optimizer = torch.optim.AdamW([p for p in student.parameters() if p.requires_grad], lr=1e-5, fused=args.fused)

@@ -577,7 +577,7 @@ def test_inspect_corpus_counts_and_lists_every_problem(tmp_path):
         f"{spec}:4: 3 columns, expected 2 (en<TAB>ja); remove tabs inside the sentences "
         "or keep only two columns (e.g. cut -f1,2)",
         f"{spec}:6: not valid UTF-8 (byte 0xe9 at byte 4); convert it to UTF-8, "
-        "e.g. iconv -f SHIFT_JIS -t UTF-8 crafted.tsv > crafted.tsv.utf8",
+        "e.g. iconv -f CP1252 -t UTF-8 crafted.tsv > crafted.tsv.utf8",  # Latin-1 bytes: not Japanese
         f"{spec}:5: empty Japanese side (English: 'Thanks.'); add the translation or delete the pair",
         f"{spec}:7: looks swapped (Japanese script on the en side, none on the ja)",
     ]

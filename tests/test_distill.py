@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from xlingual import distill as distill_lib
 from xlingual.cli import cli
 from xlingual.config import DistillConfig
-from xlingual.errors import ConfigError
+from xlingual.errors import ConfigError, XlingualError
 
 PAIRS = [
     ("The weather is nice today.", "今日はいい天気です。"),
@@ -343,10 +343,38 @@ def test_distillation_loss_hand_computed():
     assert aligned == pytest.approx(0.1 * math.log(1 + math.exp(-1 / tau)), rel=1e-6)
 
 
+def test_damaged_checkpoint_falls_back_to_the_previous_one(tiny_models, corpus, tmp_path, isolated_home, caplog):
+    full = distill_lib.distill(_config(tiny_models, corpus, tmp_path / "run"))
+    run = full.run_dir
+    older, newest = distill_lib._checkpoints(run)
+    manifest = json.loads((newest / distill_lib.CHECKPOINT_MANIFEST).read_text())
+    assert manifest["step"] == 6
+    assert {"optim.pt", "trainer_state.json", "rng-rank0.pt", "model/modules.json"} <= set(manifest["files"])
+    before = _weights(full.model_dir)
+    data = bytearray((newest / "optim.pt").read_bytes())
+    data[len(data) // 2] ^= 0x01
+    (newest / "optim.pt").write_bytes(bytes(data))
+
+    with caplog.at_level("WARNING", logger="xlingual.distill"):
+        resumed = distill_lib.distill(_config(tiny_models, corpus, run, resume=True))
+    assert f"checkpoint {newest} does not match its manifest ({newest / 'optim.pt'}: sha256" in caplog.text
+    assert "expected" in caplog.text and f"resumes from {older.name} instead" in caplog.text
+    assert (run / "checkpoints" / f"damaged-{newest.name}").is_dir()
+    after = _weights(resumed.model_dir)  # steps 5 and 6 again, from the intact checkpoint
+    assert max(float(np.abs(before[k] - after[k]).max()) for k in before) <= 1e-5
+
+    for checkpoint in distill_lib._checkpoints(run):  # a size change in every checkpoint: nothing to resume from
+        with open(checkpoint / distill_lib.STATE_FILE, "a") as fh:
+            fh.write(" ")
+    with pytest.raises(XlingualError, match=r"no checkpoint in .* matches its manifest") as info:
+        distill_lib.distill(_config(tiny_models, corpus, run, resume=True))
+    assert "bytes, expected" in str(info.value) and "--overwrite" in str(info.value)
+
+
 @pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="a CUDA device is visible")
 def test_device_cuda_without_a_gpu_says_use_cpu():
     from xlingual.distill import _resolve_device
 
-    with pytest.raises(ConfigError, match="no CUDA device is visible.*--device cpu"):
+    with pytest.raises(ConfigError, match=r"no CUDA device is visible.*--device cpu"):
         _resolve_device("cuda")
     assert _resolve_device("auto") == "cpu"

@@ -225,7 +225,7 @@ def test_bad_jsonl_names_file_and_line(tmp_path, name, content, message):
 def test_undecodable_and_missing_files(tmp_path):
     path = tmp_path / "sjis.txt"
     path.write_bytes("正しい行\n".encode() + "シフトJIS".encode("shift_jis") + b"\n")
-    with pytest.raises(DataError, match=r"sjis.txt:2: .* not UTF-8"):
+    with pytest.raises(DataError, match=r"sjis.txt:2: not valid UTF-8.*iconv -f SHIFT_JIS"):
         list(read_documents(path))
     with pytest.raises(DataError, match="does not exist"):
         list(read_documents(tmp_path / "missing.txt"))

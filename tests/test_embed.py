@@ -299,3 +299,69 @@ def test_kill_9_then_resume(tiny_onnx, tmp_path):
     assert CliRunner().invoke(cli, ["embed", str(source), "-o", str(full), *options]).exit_code == 0
     np.testing.assert_allclose(np.load(out), np.load(full), atol=1e-6)
     assert ids_path(out).read_text() == ids_path(full).read_text()
+
+
+# --------------------------------------------------------------------------- checksums
+
+
+def _flip(path, offset=-5):
+    data = bytearray(path.read_bytes())
+    data[offset] ^= 0x01
+    path.write_bytes(bytes(data))
+
+
+@pytest.mark.parametrize("fmt", ["npy", "jsonl"])
+@pytest.mark.parametrize("damage", ["flip", "resize", "ids"])
+def test_checksums_catch_a_changed_byte_or_size(tmp_path, text_file, fmt, damage):
+    out = tmp_path / f"emb.{fmt}"
+    embed_file(text_file, out, EmbedConfig(show_progress=False), encoder=HashEncoder())
+    checksums = read_embeddings(out).meta["checksums"]
+    assert checksums["data"]["bytes"] == out.stat().st_size and len(checksums["data"]["sha256"]) == 64
+    assert ("ids" in checksums) == (fmt == "npy")
+    damaged = ids_path(out) if damage == "ids" and fmt == "npy" else out
+    if damage == "resize":
+        damaged.write_bytes(damaged.read_bytes() + b"\n")
+    else:
+        _flip(damaged)
+    with pytest.raises(DataError) as info:
+        read_embeddings(out)
+    message = str(info.value)
+    assert f"{out} does not match the checksums in its metadata" in message and str(damaged) in message
+    assert ("bytes, expected" if damage == "resize" else "sha256") in message and "expected" in message
+    assert f"xlingual embed {text_file.resolve()} -m hash-encoder -o {out} --overwrite" in message
+    if fmt == "npy" and damage != "resize":
+        assert len(read_embeddings(out, verify=False).ids) == 56  # sizes only: a flipped bit goes unseen
+
+
+@pytest.mark.parametrize("damage", ["value", "row"])
+def test_parquet_content_checksum(tmp_path, text_file, damage):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    out = tmp_path / "emb.parquet"
+    embed_file(text_file, out, EmbedConfig(show_progress=False, chunk_size=20), encoder=HashEncoder())
+    assert set(read_embeddings(out).meta["content_sha256"]) == {"id", "text", "embedding"}
+    table = pq.read_table(out)
+    if damage == "value":  # rewritten with one value changed and the same metadata: only the checksum can tell
+        values = table.column("embedding").combine_chunks().flatten().to_numpy().copy()
+        values[7] += 0.25
+        column = pa.FixedSizeListArray.from_arrays(pa.array(values), DIM)
+        table = table.set_column(2, table.schema.field("embedding"), column)
+    else:
+        table = table.slice(0, len(table) - 1)
+    pq.write_table(table, out)
+    with pytest.raises(DataError, match=r"does not match the checksums in its metadata \(.*column 'embedding'") as info:
+        read_embeddings(out)
+    assert str(out) in str(info.value) and "--overwrite" in str(info.value)
+    if damage == "value":
+        assert read_embeddings(out, verify=False).meta["count"] == 56
+
+
+def test_an_overwrite_killed_midway_resumes_without_overwrite(tmp_path, text_file):
+    out = tmp_path / "emb.npy"
+    embed_file(text_file, out, EmbedConfig(show_progress=False, dtype="float16"), encoder=HashEncoder())
+    with pytest.raises(KeyboardInterrupt):
+        embed_file(text_file, out, EmbedConfig(chunk_size=10, overwrite=True), encoder=HashEncoder(fail_on_call=3))
+    assert read_embeddings(out).meta["dtype"] == "float16"  # the previous file is untouched
+    result = embed_file(text_file, out, EmbedConfig(chunk_size=10, resume=True), encoder=HashEncoder())
+    assert result.resumed_from == 20 and read_embeddings(out).meta["dtype"] == "float32"

@@ -359,7 +359,7 @@ def test_mine_end_to_end_with_fake_encoder_and_files(tmp_path):
 def test_read_gold_names_file_and_line(tmp_path):
     bad = tmp_path / "gold.tsv"
     bad.write_text("a\tb\nonly one column\n", encoding="utf-8")
-    with pytest.raises(DataError, match=r"gold.tsv:2: 1 columns, expected 2 \(src<TAB>tgt\)"):
+    with pytest.raises(DataError, match=r"gold.tsv:2: 1 column, expected 2 \(src<TAB>tgt\); separate the fields"):
         ev.read_gold(bad)
     with pytest.raises(DataError, match="no such file"):
         ev.read_lines(tmp_path / "missing.txt")

@@ -58,7 +58,8 @@ def exported(distilled_run, tmp_path_factory):
 
 def test_layout_config_and_metrics(exported):
     out = exported.out
-    assert {p.name for p in out.iterdir()} == {"st", "onnx", "onnx-int8", "config.json", "metrics.json"}
+    layout = {"st", "onnx", "onnx-int8", "config.json", "metrics.json", "manifest.json"}
+    assert {p.name for p in out.iterdir()} == layout
     config = json.loads((out / "config.json").read_text())
     assert config["settings"]["formats"] == ["st", "onnx"] and config["source"]["teacher"] == "builtin:minilm-en"
     metrics = json.loads((out / "metrics.json").read_text())
@@ -154,7 +155,7 @@ def test_overwrite_replaces_an_export(tiny_models, tmp_path):
     out = tmp_path / "exported"
     export_model(tiny_models["student"], out, ExportConfig(formats=["st"]))
     export_model(tiny_models["student"], out, ExportConfig(formats=["st"], overwrite=True))
-    assert {p.name for p in out.iterdir()} == {"st", "config.json", "metrics.json"}
+    assert {p.name for p in out.iterdir()} == {"st", "config.json", "metrics.json", "manifest.json"}
 
 
 @pytest.mark.parametrize(
@@ -226,3 +227,32 @@ def test_me5_small_int8_retrieval_accuracy(me5_export, isolated_home):
     assert rows[1]["mean_acc"] >= rows[0]["mean_acc"] - 0.01, rows
     info = OnnxEncoder(me5_export.folders["onnx-int8"]).info
     assert any("output/dense" in node for node in info["quantization"]["float32_matmuls"])  # the outlier FFN outputs
+
+
+def test_manifest_checksums_are_checked_on_load(exported, tmp_path):
+    import shutil
+
+    from xlingual.models import load_model
+
+    copy = tmp_path / "copy"
+    shutil.copytree(exported.out, copy)
+    files = json.loads((copy / "manifest.json").read_text(encoding="utf-8"))["files"]
+    assert {"config.json", "metrics.json", "onnx/model.onnx", "onnx-int8/model.onnx", "st/README.md"} <= set(files)
+    assert files["onnx/model.onnx"]["bytes"] == (copy / "onnx" / "model.onnx").stat().st_size
+    OnnxEncoder(copy / "onnx")  # intact
+
+    model_file = copy / "onnx" / "model.onnx"
+    data = bytearray(model_file.read_bytes())
+    data[len(data) // 2] ^= 0x01
+    model_file.write_bytes(bytes(data))
+    with pytest.raises(ModelError) as info:
+        OnnxEncoder(copy / "onnx")
+    message = str(info.value)
+    assert f"{model_file.resolve()}: sha256" in message and "expected" in message
+    assert f"-o {copy.resolve()} --overwrite" in message and "xlingual export" in message
+    OnnxEncoder(copy / "onnx-int8")  # only the damaged folder is refused
+
+    with open(copy / "st" / "modules.json", "a", encoding="utf-8") as fh:
+        fh.write("\n")
+    with pytest.raises(ModelError, match=r"modules.json: [\d,]+ bytes, expected [\d,]+"):
+        load_model(str(copy / "st"))

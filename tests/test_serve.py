@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
 import shutil
 import signal
@@ -16,12 +18,15 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
+from click.testing import CliRunner
 
 from tests.test_evaluate import FakeEncoder
 from tests.test_search import DOCS
+from xlingual.cli import cli
 from xlingual.config import IndexConfig, ServeConfig
+from xlingual.errors import ConfigError
 from xlingual.search import Index
-from xlingual.serve import create_app, is_loopback
+from xlingual.serve import check_origins, create_app, is_loopback, public_info, public_name
 
 LIMITS = ServeConfig(max_k=5, max_batch=3, max_query_chars=50, max_body_bytes=2000)
 #: Upper bound on every wait in this file (server start, requests, browser), in seconds.
@@ -36,18 +41,14 @@ def _loopback_socket() -> socket.socket:
     return sock
 
 
-@pytest.fixture(scope="module")
-def live(tmp_path_factory):
-    """uvicorn serving a small index in a background thread; yields (base_url, index); shut down after."""
+@contextlib.contextmanager
+def _running(app):
+    """uvicorn serving ``app`` on a free loopback port in a background thread; yields the base URL."""
     import uvicorn
 
-    path = tmp_path_factory.mktemp("serve") / "idx"
-    Index.build(DOCS, path, config=IndexConfig(model="fake", show_progress=False), encoder=FakeEncoder(256))
-    index = Index.load(path, encoder=FakeEncoder(256))
-    app = create_app(index, LIMITS)
     sock = _loopback_socket()
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off"))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + WAIT
@@ -56,7 +57,7 @@ def live(tmp_path_factory):
             pytest.fail("uvicorn did not start")
         time.sleep(0.05)
     try:
-        yield f"http://127.0.0.1:{port}", index
+        yield f"http://127.0.0.1:{port}"
     finally:
         server.should_exit = True
         thread.join(timeout=WAIT)
@@ -64,11 +65,30 @@ def live(tmp_path_factory):
         assert not thread.is_alive(), "uvicorn did not shut down"
 
 
+def _http(base_url):
+    # trust_env=False: no proxy from the environment may see loopback traffic.
+    return httpx.Client(base_url=base_url, timeout=WAIT, trust_env=False)
+
+
+@pytest.fixture(scope="module")
+def index_path(tmp_path_factory):
+    path = tmp_path_factory.mktemp("serve") / "idx"
+    Index.build(DOCS, path, config=IndexConfig(model="fake", show_progress=False), encoder=FakeEncoder(256))
+    return path
+
+
+@pytest.fixture(scope="module")
+def live(index_path):
+    """uvicorn serving a small index with small limits; yields (base_url, index); shut down after."""
+    index = Index.load(index_path, encoder=FakeEncoder(256))
+    with _running(create_app(index, LIMITS)) as base_url:
+        yield base_url, index
+
+
 @pytest.fixture()
 def client(live):
     base_url, _ = live
-    # trust_env=False: no proxy from the environment may see loopback traffic.
-    with httpx.Client(base_url=base_url, timeout=WAIT, trust_env=False) as http:
+    with _http(base_url) as http:
         yield http
 
 
@@ -80,7 +100,13 @@ def test_health_and_info(client, live):
     info = client.get("/info").json()
     assert info["model"]["spec"] == "fake" and info["query_model"] == "fake"
     assert info["counts"]["documents"] == 5 and info["index"]["type"] == "flat"
-    assert info["limits"] == {"max_k": 5, "max_batch": 3, "max_query_chars": 50, "max_body_bytes": 2000}
+    assert info["limits"] == {
+        "max_k": 5,
+        "max_batch": 3,
+        "max_query_chars": 50,
+        "max_body_bytes": 2000,
+        "request_timeout_s": 30.0,
+    }
 
 
 def test_search_one_query_and_a_batch(client, live):
@@ -115,11 +141,277 @@ def test_limits_answer_with_a_clear_message(client, payload, status, message):
     assert message in response.json()["detail"]
 
 
-def test_malformed_requests_are_422(client):
-    for payload in ({"query": "東京", "k": 0}, {"query": "東京", "k": "ten"}, {"k": 3}, {"query": "x", "extra": 1}):
-        response = client.post("/search", json=payload)
-        assert response.status_code == 422, payload
-        assert isinstance(response.json()["detail"], list)  # FastAPI's field-by-field validation errors
+@pytest.mark.parametrize(
+    "payload",
+    [
+        {"query": "東京", "k": 0},
+        {"query": "東京", "k": -3},
+        {"query": "東京", "k": "ten"},
+        {"query": "東京", "k": "5"},  # strict: a string is not a number, even when it spells one
+        {"query": "東京", "k": 2.5},
+        {"query": "東京", "k": True},
+        {"query": "東京", "k": None, "extra": 1},
+        {"k": 3},
+        {"query": 5},
+        {"query": [1, 2]},
+        {"query": ["東京", None]},
+        {"query": {"text": "東京"}},
+        {"query": None},
+        {"query": "x", "extra": 1},
+    ],
+)
+def test_malformed_requests_are_422(client, payload):
+    response = client.post("/search", json=payload)
+    assert response.status_code == 422, payload
+    detail = response.json()["detail"]
+    assert isinstance(detail, list) and detail  # field-by-field validation errors …
+    assert all(set(error) == {"loc", "msg", "type"} for error in detail)  # … that never echo the input
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status", "message"),
+    [
+        (b'{"query": "\\u6771", ', "application/json", 422, "JSON decode error"),
+        (b"query=tokyo", "application/x-www-form-urlencoded", 415, "Content-Type: application/json"),
+        (b'{"query": "tokyo"}', "text/plain", 415, "'text/plain'"),
+        (b'{"query": "tokyo"}', None, 415, "no Content-Type"),
+        (b"", "application/json", 422, "Field required"),
+        (b"[1, 2]", "application/json", 422, "valid dictionary"),
+        (b'"tokyo"', "application/json", 422, "valid dictionary"),
+        (b'{"query": "\xff\xfe"}', "application/json", 400, "error parsing the body"),  # not UTF-8
+        (b"[" * 900 + b"]" * 900, "application/json", 422, ""),  # deep nesting: no RecursionError, no 500
+        (b'{"query": "tokyo", "k": 1' + b"0" * 1500 + b"}", "application/json", 422, "above the limit 5"),
+        (b'{"query": "tokyo", "k": 1e400}', "application/json", 422, ""),  # infinity
+        (b'{"query": "tokyo", "k": NaN}', "application/json", 422, ""),
+        (b'{"query": "\\u0000"}', "application/json", 422, "the control character U+0000 at position 0"),
+        (b'{"query": "ab\\u001b[31m"}', "application/json", 422, "U+001B at position 2"),
+        (b'{"query": "\\ud800"}', "application/json", 422, "an unpaired surrogate U+D800"),
+        (b'{"query": ["ok", "x\\udfffy"]}', "application/json", 422, "Query 1 has an unpaired surrogate U+DFFF"),
+        (b'{"query": "tokyo", "\\ud800": 1}', "application/json", 422, "unicode string"),
+        (b'{"query": {"\\ud800": "\\ud800"}}', "application/json", 422, ""),
+    ],
+)
+def test_bad_bodies_are_4xx_with_a_json_message(client, body, content_type, status, message):
+    """Malformed JSON, wrong content types and Unicode edge cases: a JSON 4xx, never a 500 or a traceback."""
+    headers = {"content-type": content_type} if content_type else {}
+    response = client.post("/search", content=body, headers=headers)
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/json"
+    assert message in json.dumps(response.json()["detail"], ensure_ascii=False)
+    assert "Traceback" not in response.text and len(response.text) < 1000
+
+
+def test_queries_with_tabs_line_breaks_and_rare_characters_are_fine(client):
+    for query in ("東京\tの\n天気\r", "🍣 寿司 \U0001f600", "\ufeff東京", "é e\u0301", "\uffff東京"):
+        response = client.post("/search", json={"query": query, "k": 1})
+        assert response.status_code == 200, (query, response.text)
+        assert response.json()["results"][0]["query"] == query
+
+
+def test_requests_cannot_name_files_models_or_indexes(client):
+    for field in ("index", "path", "model", "query_model", "index_path", "file"):
+        response = client.post("/search", json={"query": "東京", field: "/etc/passwd"})
+        assert response.status_code == 422, field
+        assert response.json()["detail"][0]["loc"] == ["body", field]
+        assert "/etc/passwd" not in response.text  # the value is not echoed
+    schema = client.get("/openapi.json").json()["components"]["schemas"]["SearchRequest"]
+    assert set(schema["properties"]) == {"query", "k"} and schema["additionalProperties"] is False
+    assert client.get("/search", params={"index": "/etc/passwd"}).status_code == 405
+
+
+def test_info_shows_names_not_server_paths(client, index_path):
+    info = client.get("/info")
+    assert info.json()["path"] == "idx"
+    assert str(index_path.parent) not in info.text
+
+
+def test_public_info_cuts_absolute_paths():
+    manifest = {
+        "path": "/srv/indexes/idx",
+        "model": {"spec": "/home/me/runs/student", "teacher": "builtin:minilm-en", "fingerprint": "ab12"},
+        "sources": [{"path": "/data/docs.jsonl.gz", "documents": 3}, {"path": "<python>", "documents": 1}],
+        "counts": {"documents": 4},
+    }
+    shown = public_info(manifest)
+    assert shown["path"] == "idx"
+    assert shown["model"] == {"spec": "student", "teacher": "builtin:minilm-en", "fingerprint": "ab12"}
+    assert [s["path"] for s in shown["sources"]] == ["docs.jsonl.gz", "<python>"]
+    assert shown["counts"] == {"documents": 4}
+    assert public_info(manifest, show_paths=True) == manifest
+    assert manifest["model"]["spec"] == "/home/me/runs/student"  # not modified in place
+    assert public_name("onnx:/srv/exported/onnx-int8") == "onnx:onnx-int8"
+    assert public_name("~/models/m") == "m" and public_name("../secret/m") == "m"
+    assert public_name("C:\\Users\\me\\m") == "m"
+    for kept in ("builtin:me5-small", "intfloat/multilingual-e5-small", "runs/distill/model", "fake"):
+        assert public_name(kept) == kept
+
+
+def test_show_paths_shows_the_full_path(index_path):
+    index = Index.load(index_path, encoder=FakeEncoder(256))
+    with _running(create_app(index, ServeConfig(show_paths=True))) as base_url, _http(base_url) as http:
+        assert http.get("/info").json()["path"] == str(index_path)
+
+
+class GatedEncoder(FakeEncoder):
+    """FakeEncoder that waits for ``gate`` before encoding: a model that hangs until the test lets it go."""
+
+    def __init__(self, dim=256):
+        super().__init__(dim)
+        self.gate = threading.Event()
+        self.gate.set()
+
+    def encode(self, sentences, **kwargs):
+        self.gate.wait(WAIT)
+        return super().encode(sentences, **kwargs)
+
+
+def test_a_slow_search_answers_503_and_the_server_keeps_serving(index_path):
+    encoder = GatedEncoder()
+    index = Index.load(index_path, encoder=encoder)
+    app = create_app(index, ServeConfig(request_timeout_s=1.0, search_threads=1))
+    with _running(app) as base_url, _http(base_url) as http:
+        encoder.gate.clear()  # the model hangs
+        started = time.monotonic()
+        stuck = http.post("/search", json={"query": "東京", "k": 1})
+        assert stuck.status_code == 503 and time.monotonic() - started < 5
+        assert stuck.json()["detail"].startswith(
+            "The search did not finish within 1 s (xlingual serve --request-timeout)"
+        )
+        assert stuck.headers["retry-after"] == "1"
+        assert http.get("/health").status_code == 200  # while that search still holds its thread
+        queued = http.post("/search", json={"query": "大阪", "k": 1})  # waits for the only thread, then gives up
+        assert queued.status_code == 503
+        encoder.gate.set()  # the model recovers
+        answer = http.post("/search", json={"query": "京都", "k": 1})
+        assert answer.status_code == 200 and answer.json()["results"][0]["hits"]
+    # The hung search ran (and was dropped); the queued one never ran: cancelled when its time was up.
+    assert encoder.calls == [["東京"], ["京都"]]
+
+
+def test_a_body_that_does_not_arrive_in_time_is_408(index_path):
+    index = Index.load(index_path, encoder=FakeEncoder(256))
+    with _running(create_app(index, ServeConfig(request_timeout_s=1.0))) as base_url:
+        port = int(base_url.rsplit(":", 1)[1])
+        with socket.create_connection(("127.0.0.1", port), timeout=WAIT) as sock:
+            head = "POST /search HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n"
+            sock.sendall(head.encode() + b'{"query": ')  # … and the other 90 bytes never come
+            started = time.monotonic()
+            answer = b""
+            while b"}" not in answer:
+                chunk = sock.recv(4096)
+                if not chunk:
+                    break
+                answer += chunk
+        assert 0.5 < time.monotonic() - started < 10
+        assert answer.startswith(b"HTTP/1.1 408")
+        assert b"did not arrive within 1 s (10 bytes received; xlingual serve --request-timeout)" in answer
+        with _http(base_url) as http:
+            assert http.get("/health").status_code == 200
+
+
+def test_an_internal_error_is_a_json_500_without_traceback(index_path, monkeypatch):
+    index = Index.load(index_path, encoder=FakeEncoder(256))
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("secret internal state /srv/x")
+
+    app = create_app(index, ServeConfig())
+    monkeypatch.setattr(index, "search", broken)
+    with _running(app) as base_url, _http(base_url) as http:
+        response = http.post("/search", json={"query": "東京"})
+        assert response.status_code == 500
+        assert response.json() == {
+            "detail": "Internal error while answering the request; the server log has the details."
+        }
+        assert http.get("/health").status_code == 200
+
+
+PREFLIGHT = {"Access-Control-Request-Method": "POST", "Access-Control-Request-Headers": "content-type"}
+
+
+def test_cors_is_off_by_default(client):
+    origin = {"Origin": "http://localhost:3000"}
+    preflight = client.options("/search", headers={**origin, **PREFLIGHT})
+    assert preflight.status_code == 405
+    answer = client.post("/search", json={"query": "東京", "k": 1}, headers=origin)
+    assert answer.status_code == 200
+    for response in (preflight, answer, client.get("/info", headers=origin)):
+        assert not any(name.startswith("access-control-") for name in response.headers)
+
+
+def test_cors_origin_allows_only_the_listed_origins(index_path):
+    index = Index.load(index_path, encoder=FakeEncoder(256))
+    app = create_app(index, ServeConfig(cors_origins=("http://localhost:3000", "https://search.example.org")))
+    with _running(app) as base_url, _http(base_url) as http:
+        for origin in ("http://localhost:3000", "https://search.example.org"):
+            preflight = http.options("/search", headers={"Origin": origin, **PREFLIGHT})
+            assert preflight.status_code == 200
+            assert preflight.headers["access-control-allow-origin"] == origin
+            assert "POST" in preflight.headers["access-control-allow-methods"]
+            answer = http.post("/search", json={"query": "東京", "k": 1}, headers={"Origin": origin})
+            assert answer.status_code == 200 and answer.headers["access-control-allow-origin"] == origin
+        other = {"Origin": "http://evil.example"}
+        refused = http.options("/search", headers={**other, **PREFLIGHT})
+        assert refused.status_code == 400 and "access-control-allow-origin" not in refused.headers
+        answer = http.post("/search", json={"query": "東京", "k": 1}, headers=other)
+        assert "access-control-allow-origin" not in answer.headers
+
+
+@pytest.mark.parametrize("origin", ["http://localhost:3000/", "localhost:3000", "http://x.org/app", ""])
+def test_a_cors_origin_with_a_path_or_no_scheme_is_refused(origin):
+    with pytest.raises(ConfigError, match="is not an origin; write scheme://host"):
+        check_origins([origin])
+    assert check_origins(["*", "http://127.0.0.1:8080"]) == ["*", "http://127.0.0.1:8080"]
+
+
+def _access_lines(caplog):
+    return [json.loads(r.getMessage()) for r in caplog.records if r.name == "xlingual.serve.access"]
+
+
+SECRET = "社外秘の検索語 confidential"
+
+
+def test_one_json_log_line_per_request_without_the_query_text(client, caplog):
+    caplog.set_level(logging.INFO, logger="xlingual.serve.access")
+    assert client.post("/search", json={"query": SECRET, "k": 2}).status_code == 200
+    assert client.post("/search", json={"query": [SECRET, "東京"], "k": 99}).status_code == 422
+    assert client.post("/search", json={"query": SECRET, "index": "/etc/passwd"}).status_code == 422
+    assert client.get("/health").status_code == 200
+    lines = _access_lines(caplog)
+    assert [(line["method"], line["path"], line["status"]) for line in lines] == [
+        ("POST", "/search", 200),
+        ("POST", "/search", 422),
+        ("POST", "/search", 422),
+        ("GET", "/health", 200),
+    ]
+    assert (lines[0]["n_queries"], lines[0]["k"]) == (1, 2)
+    assert lines[2]["n_queries"] is None  # refused before the endpoint ran
+    for line in lines:
+        assert line["event"] == "request" and line["client"] == "127.0.0.1" and line["latency_ms"] >= 0
+        assert "queries" not in line
+    assert not any(word in caplog.text for word in ("社外秘", "confidential", "/etc/passwd"))
+
+
+def test_log_queries_adds_the_query_texts(index_path, caplog):
+    caplog.set_level(logging.INFO, logger="xlingual.serve.access")
+    index = Index.load(index_path, encoder=FakeEncoder(256))
+    with _running(create_app(index, ServeConfig(log_queries=True))) as base_url, _http(base_url) as http:
+        assert http.post("/search", json={"query": [SECRET, "line\nbreak"], "k": 1}).status_code == 200
+    (line,) = _access_lines(caplog)
+    assert line["queries"] == [SECRET, "line\nbreak"] and line["n_queries"] == 2
+    (record,) = [r for r in caplog.records if r.name == "xlingual.serve.access"]
+    assert "\n" not in record.getMessage()  # one request, one line
+
+
+def test_cli_serve_options(tmp_path):
+    runner = CliRunner()
+    help_text = runner.invoke(cli, ["serve", "--help"]).output
+    for option in ("--request-timeout", "--cors-origin", "--log-queries", "--show-paths", "--max-body-bytes"):
+        assert option in help_text
+    bad = runner.invoke(cli, ["serve", str(tmp_path / "idx"), "--cors-origin", "http://localhost:3000/"])
+    assert bad.exit_code == 1
+    assert "--cors-origin 'http://localhost:3000/' is not an origin" in bad.output
+    assert runner.invoke(cli, ["serve", str(tmp_path / "idx"), "--request-timeout", "0"]).exit_code == 2
 
 
 def test_oversized_bodies_are_413_declared_or_streamed(client):

@@ -117,7 +117,7 @@ def test_errors_name_the_problem(tiny_models, tiny_unigram_student, tmp_path):
         trim_vocab(tiny_unigram_student, [str(empty)], tmp_path / "e")
     sjis = tmp_path / "sjis.txt"
     sjis.write_bytes(b"hello\n" + "今日は\n".encode("shift_jis"))
-    with pytest.raises(DataError, match=r"sjis.txt:2: not UTF-8"):
+    with pytest.raises(DataError, match=r"sjis.txt:2: not valid UTF-8 .*iconv -f SHIFT_JIS -t UTF-8 sjis.txt"):
         trim_vocab(tiny_unigram_student, [str(sjis)], tmp_path / "s")
     taken = tmp_path / "taken"
     taken.mkdir()

@@ -204,8 +204,9 @@ class EmbeddingCache:
             meta = json.loads(meta_path.read_text(encoding="utf-8"))
         except FileNotFoundError:
             raise _corrupt(key, folder, f"{META_FILE} is missing") from None
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise _corrupt(key, folder, f"{META_FILE} is not valid JSON ({exc})") from exc
+        except (ValueError, RecursionError) as exc:  # undecodable bytes, bad JSON, a 5000-digit number, [[[[…
+            reason = str(exc).split(";")[0]
+            raise _corrupt(key, folder, f"{META_FILE} is not valid JSON ({reason})") from exc
         except OSError as exc:
             raise _io_error(exc, meta_path, "reading") from exc
         if not isinstance(meta, dict):
@@ -530,6 +531,8 @@ def _load_progress(key: str, partial: Path, n: int) -> dict[str, Any] | None:
             and state.get("key") == key
             and state.get("n") == n
             and isinstance(state.get("dim"), int)
+            and not isinstance(state.get("dim"), bool)
+            and state["dim"] > 0
             and isinstance(state.get("chunks"), list)
         ):
             raise ValueError("progress.json does not describe this computation")
@@ -537,13 +540,15 @@ def _load_progress(key: str, partial: Path, n: int) -> dict[str, Any] | None:
         dim = state["dim"]
         if size != n * dim * _ITEMSIZE:
             raise ValueError(f"{EMB_FILE} has {size} bytes, expected {n * dim * _ITEMSIZE}")
-    except (OSError, ValueError, AttributeError, TypeError) as exc:
+    except (OSError, ValueError, AttributeError, TypeError, RecursionError) as exc:
         if partial.exists():
             logger.warning("restarting the computation in %s: %s", partial, exc)
         return None
     # Keep only the contiguous prefix of chunks whose bytes on disk still match their checksum.
     kept: list[dict[str, Any]] = []
     for chunk in state["chunks"]:
+        if not isinstance(chunk, dict):
+            break
         start, stop = chunk.get("start"), chunk.get("stop")
         expected_start = kept[-1]["stop"] if kept else 0
         if not (isinstance(start, int) and isinstance(stop, int) and start == expected_start < stop <= n):

@@ -831,8 +831,24 @@ def search(
     show_default=True,
     help="Largest request body.",
 )
+@click.option(
+    "--request-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=ServeConfig.request_timeout_s,
+    show_default=True,
+    help="Seconds per request (408 for a late body, 503 for a late search).",
+)
+@click.option(
+    "--cors-origin",
+    "cors_origins",
+    multiple=True,
+    metavar="ORIGIN",
+    help="Let web pages from ORIGIN (scheme://host[:port]) call the service; repeatable. Default: CORS off.",
+)
+@click.option("--log-queries", is_flag=True, help="Put query texts in the per-request log lines.")
+@click.option("--show-paths", is_flag=True, help="Show full filesystem paths in /info (default: names only).")
 @click.option("--device", default=SearchConfig.device, help="Torch device (cpu, cuda, mps); default: automatic.")
-@click.option("-q", "--quiet", is_flag=True, help="Log warnings only (no access log).")
+@click.option("-q", "--quiet", is_flag=True, help="Log warnings only (no per-request log lines).")
 def serve(
     index_path: Path,
     host: str,
@@ -842,6 +858,10 @@ def serve(
     max_batch: int,
     max_query_chars: int,
     max_body_bytes: int,
+    request_timeout: float,
+    cors_origins: tuple[str, ...],
+    log_queries: bool,
+    show_paths: bool,
     device: str | None,
     quiet: bool,
 ) -> None:
@@ -852,7 +872,9 @@ def serve(
         xlingual serve idx                       # http://127.0.0.1:8000/
         curl -s localhost:8000/search -H 'content-type: application/json' -d '{"query": "東京の天気", "k": 3}'
 
-    The model and the index are loaded once. OpenAPI docs: /docs and /openapi.json.
+    The model and the index are loaded once. OpenAPI docs: /docs and /openapi.json. Each request is
+    logged to stderr as one JSON line (method, path, status, latency_ms, client, n_queries, k; the query
+    texts only with --log-queries).
     """
     from xlingual import serve as serve_lib
 
@@ -864,6 +886,10 @@ def serve(
         max_batch=max_batch,
         max_query_chars=max_query_chars,
         max_body_bytes=max_body_bytes,
+        request_timeout_s=request_timeout,
+        cors_origins=cors_origins,
+        log_queries=log_queries,
+        show_paths=show_paths,
         log_level="warning" if quiet else ServeConfig.log_level,
     )
     serve_lib.serve(index_path, config, search_config=SearchConfig(query_model=query_model, device=device))

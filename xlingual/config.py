@@ -243,9 +243,9 @@ class SearchConfig:
 
 @dataclass
 class ServeConfig:
-    """The HTTP search service (``xlingual serve``): address and request limits.
+    """The HTTP search service (``xlingual serve``): address, request limits, CORS and logging.
 
-    Example: ``ServeConfig(port=8080, max_k=50)``.
+    Example: ``ServeConfig(port=8080, max_k=50, cors_origins=("http://localhost:3000",))``.
     """
 
     #: Loopback by default: the service has no authentication.
@@ -259,6 +259,17 @@ class ServeConfig:
     max_query_chars: int = 1000
     #: Largest request body in bytes (413 above).
     max_body_bytes: int = 1_000_000
+    #: Seconds a request may take, body upload included (408 for a late body, 503 for a late search).
+    request_timeout_s: float = 30.0
+    #: Threads that run searches (FAISS side by side, the encoder one batch at a time). A search past its time
+    #: limit keeps its thread until it ends, so a hung model holds at most this many.
+    search_threads: int = 16
+    #: Origins (``scheme://host[:port]``) whose web pages may call the service; empty: CORS off.
+    cors_origins: tuple[str, ...] = ()
+    #: Put the query texts in the per-request log lines (off: only their number and ``k``).
+    log_queries: bool = False
+    #: Show full filesystem paths in ``/info`` (off: folder and file names only).
+    show_paths: bool = False
     log_level: str = "info"
 
 

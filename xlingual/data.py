@@ -52,6 +52,7 @@ __all__ = [
     "normalize_text",
     "read_corpus",
     "split",
+    "text_lines",
 ]
 
 #: Named in every "cannot find / cannot read" message so that the user sees what would work.
@@ -67,6 +68,13 @@ MAX_LISTED_PROBLEMS = 100
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _UTF8_BOM = b"\xef\xbb\xbf"
+#: Byte-order marks of encodings that are not UTF-8 (UTF-32 first: its little-endian mark starts like UTF-16's).
+_OTHER_BOMS = (
+    (b"\xff\xfe\x00\x00", "UTF-32"),
+    (b"\x00\x00\xfe\xff", "UTF-32"),
+    (b"\xff\xfe", "UTF-16"),
+    (b"\xfe\xff", "UTF-16"),
+)
 _EN_HEADER_NAMES = frozenset({"en", "eng", "english", "src", "source"})
 _JA_HEADER_NAMES = frozenset({"ja", "jp", "jpn", "japanese", "tgt", "target"})
 
@@ -80,6 +88,9 @@ _HIRAGANA_RE = re.compile(f"[{_HIRAGANA}]")
 _KATAKANA_RE = re.compile(f"[{_KATAKANA}]")
 _KANJI_RE = re.compile(f"[{_KANJI}]")
 _LATIN_RE = re.compile(r"[A-Za-z\u00c0-\u024f]")
+# What a right guess of a legacy encoding yields; half-width katakana, what EUC-JP read as Shift_JIS yields.
+_FULL_WIDTH_JA_RE = re.compile(f"[{_HIRAGANA}\u30a0-\u30ff{_KANJI}\u3000-\u303f\uff01-\uff5e]")
+_HALF_WIDTH_KANA_RE = re.compile("[\uff61-\uff9f]")
 
 # Every whitespace run except the ideographic space U+3000, which Japanese text uses on purpose.
 _SPACE_RUN_RE = re.compile(r"[^\S\u3000]+")
@@ -452,23 +463,24 @@ def _open_binary(path: Path) -> IO[bytes] | gzip.GzipFile:
 def _iter_lines(path: Path, display: str, problems: _Problems) -> Iterator[tuple[int, str | None]]:
     """Yield ``(line number, text)``; text is None for a line already reported as unreadable.
 
-    Accepts a UTF-8 BOM and LF, CRLF or CR line ends, mixed.
+    Accepts a UTF-8 BOM (also at the start of a later line: files joined with ``cat``) and LF, CRLF
+    or CR line ends, mixed.
     """
     lineno = 0
     try:
         with _open_binary(path) as stream:
             for raw in stream:
                 if lineno == 0:
-                    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
-                        raise DataError(
-                            f"{display}: the file is UTF-16 encoded; convert it to UTF-8, "
-                            f"e.g. iconv -f UTF-16 -t UTF-8 {path.name} > {path.name}.utf8"
-                        )
-                    raw = raw.removeprefix(_UTF8_BOM)
+                    for bom, encoding in _OTHER_BOMS:
+                        if raw.startswith(bom):
+                            raise DataError(
+                                f"{display}: the file is {encoding} encoded; convert it to UTF-8, "
+                                f"e.g. iconv -f {encoding} -t UTF-8 {path.name} > {path.name}.utf8"
+                            )
                 raw = raw.removesuffix(b"\n").removesuffix(b"\r")
                 for piece in raw.split(b"\r") if b"\r" in raw else (raw,):
                     lineno += 1
-                    yield lineno, _decode_line(piece, path, f"{display}:{lineno}", problems)
+                    yield lineno, _decode_line(piece.removeprefix(_UTF8_BOM), path, f"{display}:{lineno}", problems)
     except (gzip.BadGzipFile, EOFError, zlib.error) as exc:
         raise DataError(
             f"{display}: corrupt gzip data{f' after line {lineno}' if lineno else ''} ({exc}); "
@@ -476,6 +488,25 @@ def _iter_lines(path: Path, display: str, problems: _Problems) -> Iterator[tuple
         ) from exc
     except OSError as exc:
         raise DataError(f"{display}: cannot read the file ({exc.strerror or exc})") from exc
+
+
+def text_lines(path: str | os.PathLike[str]) -> Iterator[tuple[int, str]]:
+    """Yield ``(line number, text)`` of a UTF-8 text file, line ends removed; gzip is detected by content.
+
+    Reads lines exactly as the corpus readers do: a UTF-8 BOM is dropped (also at the start of a later
+    line), and LF, CRLF and CR each end a line. Anything else stops with a :class:`DataError` naming the
+    file and line and the fix: a missing file, a UTF-16/32 byte-order mark, a NUL byte, a line that is not
+    UTF-8 (with the ``iconv`` command for its likely encoding), corrupt or truncated gzip data.
+
+    Example: ``sentences = [text.strip() for _, text in text_lines("ja.txt") if text.strip()]``.
+    """
+    file = Path(path)
+    if not file.is_file():
+        what = "a folder, not a file" if file.is_dir() else "no such file"
+        raise DataError(f"{file}: {what}; check the path")
+    for lineno, text in _iter_lines(file, str(file), _Problems(collect=False)):
+        if text is not None:  # a line that cannot be read raised already
+            yield lineno, text
 
 
 def _decode_line(raw: bytes, path: Path, where: str, problems: _Problems) -> str | None:
@@ -491,9 +522,28 @@ def _decode_line(raw: bytes, path: Path, where: str, problems: _Problems) -> str
     except UnicodeDecodeError as exc:
         problems.add(
             f"{where}: not valid UTF-8 (byte 0x{raw[exc.start]:02x} at byte {exc.start + 1}); "
-            f"convert it to UTF-8, e.g. iconv -f SHIFT_JIS -t UTF-8 {path.name} > {path.name}.utf8"
+            f"convert it to UTF-8, e.g. iconv -f {_guess_encoding(raw)} -t UTF-8 {path.name} > {path.name}.utf8"
         )
         return None
+
+
+def _guess_encoding(raw: bytes) -> str:
+    """The legacy encoding a line that is not UTF-8 most likely uses, for the ``iconv`` hint.
+
+    Of Shift_JIS and EUC-JP, the one that decodes the line into the most full-width Japanese (EUC-JP
+    bytes often decode as Shift_JIS too, but into half-width katakana, which counts against it); CP1252
+    when neither decodes.
+    """
+    guess, best = "CP1252", None
+    for codec, name in (("cp932", "SHIFT_JIS"), ("euc_jp", "EUC-JP")):
+        try:
+            text = raw.decode(codec)
+        except UnicodeDecodeError:
+            continue
+        score = len(_FULL_WIDTH_JA_RE.findall(text)) - len(_HALF_WIDTH_KANA_RE.findall(text))
+        if best is None or score > best:
+            guess, best = name, score
+    return guess
 
 
 _Record = tuple[int, str, str]
@@ -592,6 +642,10 @@ def _read_jsonl(src: _Source, config: DataConfig, problems: _Problems) -> Iterat
                 f"each line must be one object like {example}"
             )
             continue
+        except (ValueError, RecursionError) as exc:  # an integer of over 4300 digits; nesting deeper than ~1000
+            reason = "nested too deeply" if isinstance(exc, RecursionError) else str(exc).split(";")[0]
+            problems.add(f"{where}: JSON that cannot be read ({reason}); each line must be one object like {example}")
+            continue
         if not isinstance(obj, dict):
             kind = _JSON_TYPE_NAMES.get(type(obj), "null")
             problems.add(f"{where}: a JSON {kind}, expected an object like {example}")
@@ -622,6 +676,14 @@ def _record_texts(
             value = ""
         if not isinstance(value, str):
             problems.add(f"{where}: {key!r} is a {_JSON_TYPE_NAMES.get(type(value), 'value')}, expected text")
+            return None
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            problems.add(
+                f"{where}: {key!r} holds a lone surrogate U+{ord(value[exc.start]):04X} (an unpaired \\ud800-\\udfff "
+                f"escape) at character {exc.start + 1}, which is not text; fix or remove that escape"
+            )
             return None
         texts.append(value)
     return texts[0], texts[1]

@@ -40,8 +40,18 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from xlingual import __version__
+from xlingual._atomic import (
+    check_files,
+    disk_full_message,
+    folder_checksums,
+    is_disk_full,
+    remove_dir,
+    replace_dir,
+    sweep_stale,
+    temp_sibling,
+)
 from xlingual.config import DataConfig, DistillConfig
-from xlingual.errors import ConfigError, XlingualError
+from xlingual.errors import ConfigError, DiskFullError, XlingualError
 
 if TYPE_CHECKING:
     import torch
@@ -80,6 +90,10 @@ RESUME_KEYS = (
     "trim_vocab",
 )
 STATE_FILE = "trainer_state.json"
+#: Size and sha256 of every file of a checkpoint, written last: what ``--resume`` checks a checkpoint against.
+CHECKPOINT_MANIFEST = "manifest.json"
+#: A checkpoint that fails its manifest is renamed with this prefix, so that it is never resumed from again.
+DAMAGED_PREFIX = "damaged-"
 #: Where ``--trim-vocab`` writes the trimmed student inside the run directory.
 TRIMMED_STUDENT_DIR = "student-trimmed"
 
@@ -381,6 +395,24 @@ def _checkpoints(run_dir: Path) -> list[Path]:
     return sorted(found, key=lambda p: int(p.name.removeprefix(CHECKPOINT_PREFIX)))
 
 
+def checkpoint_problems(checkpoint: Path) -> list[str]:
+    """What in ``checkpoint`` differs from its manifest (missing files, sizes, sha256); ``[]`` if intact.
+
+    A checkpoint written before manifests existed has none and counts as intact.
+    Example: ``checkpoint_problems(Path("runs/x/checkpoints/step-00000200")) == []``.
+    """
+    manifest = checkpoint / CHECKPOINT_MANIFEST
+    if not manifest.is_file():
+        return []
+    try:
+        files = json.loads(manifest.read_text(encoding="utf-8"))["files"]
+        if not isinstance(files, dict):
+            raise TypeError(f"'files' is {type(files).__name__}")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        return [f"{manifest} cannot be read ({exc})"]
+    return check_files(checkpoint, files)
+
+
 def _epoch_order(n: int, seed: int, epoch: int) -> np.ndarray:
     """The pair order of one epoch: a permutation fixed by (seed, epoch), so a resumed run replays it."""
     return np.random.default_rng([seed, epoch]).permutation(n)
@@ -424,11 +456,14 @@ def _batches(
 
 def _atomic_write_text(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _top1_accuracy(queries: np.ndarray, database: np.ndarray) -> float:
@@ -487,6 +522,11 @@ class _Trainer:
                         target.unlink()
         if self.dist.main:
             (self.run_dir / "checkpoints").mkdir(parents=True, exist_ok=True)
+            for stale in (self.run_dir / "checkpoints").glob(".*"):  # half-written or half-deleted by a killed run
+                if stale.is_dir():
+                    shutil.rmtree(stale, ignore_errors=True)
+                else:
+                    stale.unlink(missing_ok=True)
         _barrier(self.dist)
 
     def _pair_lengths(self) -> np.ndarray:
@@ -598,8 +638,7 @@ class _Trainer:
 
         from xlingual import models
 
-        checkpoints = _checkpoints(self.run_dir) if self.config.resume else []
-        self.resume_from = checkpoints[-1] if checkpoints else None
+        self.resume_from = self._intact_checkpoint() if self.config.resume else None
         if self.resume_from is not None:
             logger.info("resuming from %s", self.resume_from)
             self.head = json.loads((self.resume_from / STATE_FILE).read_text())["head"]
@@ -612,6 +651,39 @@ class _Trainer:
                 "pass the PyTorch model it was exported from"
             )
         return student
+
+    def _intact_checkpoint(self) -> Path | None:
+        """The newest checkpoint that matches its manifest; damaged newer ones are set aside with a warning."""
+        damaged: list[tuple[Path, list[str]]] = []
+        chosen: Path | None = None
+        for checkpoint in reversed(_checkpoints(self.run_dir)):
+            problems = checkpoint_problems(checkpoint)
+            if not problems:
+                chosen = checkpoint
+                break
+            damaged.append((checkpoint, problems))
+        if damaged and chosen is None:
+            details = "; ".join(f"{path.name}: {', '.join(problems)}" for path, problems in damaged)
+            raise XlingualError(
+                f"--resume: no checkpoint in {self.run_dir / 'checkpoints'} matches its manifest ({details}). "
+                "Delete the damaged step-* folders to resume from step 0, or start over with --overwrite"
+            )
+        _barrier(self.dist)  # every rank has chosen before rank 0 renames anything
+        for path, problems in damaged:
+            moved = path.with_name(DAMAGED_PREFIX + path.name)
+            if self.dist.main:
+                remove_dir(moved)
+                os.replace(path, moved)
+            logger.warning(
+                "checkpoint %s does not match its manifest (%s): it was renamed %s and the run resumes from %s "
+                "instead; delete %s once you no longer need it",
+                path,
+                "; ".join(problems),
+                moved.name,
+                chosen.name if chosen else "the start",
+                moved,
+            )
+        return chosen
 
     def _trimmed_student(self) -> str:
         """Trim the student's vocabulary to the training and dev sentences (rank 0), return the folder."""
@@ -683,28 +755,41 @@ class _Trainer:
         root = self.run_dir / "checkpoints"
         final = root / f"{CHECKPOINT_PREFIX}{step:08d}"
         tmp = root / f".tmp-{final.name}"
-        if self.dist.main:
-            if tmp.exists():
-                shutil.rmtree(tmp)
-            tmp.mkdir(parents=True)
-        _barrier(self.dist)
-        torch.save(_rng_state(), tmp / f"rng-rank{self.dist.rank}.pt")
-        _barrier(self.dist)
-        if self.dist.main:
-            self.student.save(str(tmp / "model"))
-            torch.save({"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}, tmp / "optim.pt")
-            state = {
-                "step": step,
-                "epoch": epoch,
-                "batch_in_epoch": batch_in_epoch,
-                "world_size": self.dist.world,
-                "head": self.head,
-                "pairs_seen": self.pairs_seen,
-            }
-            _atomic_write_text(tmp / STATE_FILE, json.dumps(state, indent=2))
-            os.replace(tmp, final)  # the rename is the commit point: a checkpoint is whole or absent
-            for old in _checkpoints(self.run_dir)[: -self.config.keep_checkpoints]:
-                shutil.rmtree(old, ignore_errors=True)
+        previous = _checkpoints(self.run_dir)
+        try:
+            if self.dist.main:
+                if tmp.exists():
+                    shutil.rmtree(tmp)
+                tmp.mkdir(parents=True)
+            _barrier(self.dist)
+            torch.save(_rng_state(), tmp / f"rng-rank{self.dist.rank}.pt")
+            _barrier(self.dist)
+            if self.dist.main:
+                self.student.save(str(tmp / "model"))
+                optim_state = {"optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict()}
+                torch.save(optim_state, tmp / "optim.pt")
+                state = {
+                    "step": step,
+                    "epoch": epoch,
+                    "batch_in_epoch": batch_in_epoch,
+                    "world_size": self.dist.world,
+                    "head": self.head,
+                    "pairs_seen": self.pairs_seen,
+                }
+                _atomic_write_text(tmp / STATE_FILE, json.dumps(state, indent=2))
+                manifest = {"format": "xlingual-checkpoint", "step": step, "files": folder_checksums(tmp)}
+                _atomic_write_text(tmp / CHECKPOINT_MANIFEST, json.dumps(manifest, indent=2) + "\n")
+                replace_dir(tmp, final)  # the rename is the commit point: a checkpoint is whole or absent
+                for old in _checkpoints(self.run_dir)[: -self.config.keep_checkpoints]:
+                    remove_dir(old)  # renamed first: never seen half-deleted
+        except Exception as exc:
+            if self.dist.main:
+                shutil.rmtree(tmp, ignore_errors=True)
+            if isinstance(exc, XlingualError) or not is_disk_full(exc):
+                raise
+            intact = f"the previous checkpoint {previous[-1]} is intact" if previous else "no checkpoint was saved yet"
+            then = f"continue the run with --resume (out: {self.run_dir})"
+            raise DiskFullError(f"{disk_full_message(final, intact, then)} ({exc})") from exc
         _barrier(self.dist)
 
     # .................................................................. training
@@ -766,6 +851,7 @@ class _Trainer:
                 self._truncate_metrics(metrics_path, step)
         elif self.dist.main:
             self._write_config(total_steps, warmup)
+            metrics_path.unlink(missing_ok=True)  # records of a run killed before its first checkpoint
 
         before: dict[str, float] = {}
         if self.dist.main:
@@ -939,7 +1025,15 @@ class _Trainer:
         _atomic_write_text(self.run_dir / "config.json", json.dumps(payload, indent=2, ensure_ascii=False) + "\n")
 
     def _save_final_model(self, model_dir: Path) -> None:
-        tmp = model_dir.with_name(f".tmp-model-{uuid.uuid4().hex[:8]}")
+        sweep_stale(model_dir)  # what a killed attempt left
+        tmp = temp_sibling(model_dir, "tmp")
+        try:
+            self._write_model(tmp)
+            replace_dir(tmp, model_dir)  # a model/ of an earlier attempt stays whole until the swap
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+    def _write_model(self, tmp: Path) -> None:
         self.student.save(str(tmp))
         meta = {
             "xlingual_version": __version__,
@@ -950,9 +1044,6 @@ class _Trainer:
             "max_seq_length": self.config.max_seq_length,
         }
         (tmp / "xlingual_distill.json").write_text(json.dumps(meta, indent=2) + "\n", encoding="utf-8")
-        if model_dir.exists():
-            shutil.rmtree(model_dir)
-        os.replace(tmp, model_dir)
 
     @staticmethod
     def _log_metrics(path: Path, record: dict[str, float]) -> None:
@@ -990,4 +1081,13 @@ def distill(config: DistillConfig) -> RunResult:
 
     Example: ``distill(DistillConfig(max_steps=10, out=Path("runs/quick"))).model_dir``.
     """
-    return _Trainer(config).run()
+    try:
+        return _Trainer(config).run()
+    except XlingualError:
+        raise
+    except Exception as exc:
+        if not is_disk_full(exc):
+            raise
+        intact = f"the checkpoints in {Path(config.out) / 'checkpoints'} are intact"
+        where = getattr(exc, "filename", None) or config.out
+        raise DiskFullError(f"{disk_full_message(where, intact, 'continue with --resume')} ({exc})") from exc

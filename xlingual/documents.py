@@ -2,13 +2,16 @@
 
 A *document corpus* is one file (gzip allowed, detected by content):
 
-- **text** (any other name, e.g. ``docs.txt``): one document per line; its id is ``FILE:LINE``;
+- **text** (any other name, e.g. ``docs.txt``): one document per line (LF, CRLF or CR, mixed); its id
+  is ``FILE:LINE``;
 - **JSONL** (``.jsonl``, ``.ndjson``): one object per line with ``text`` and optionally ``id`` (string or
   integer; missing: ``FILE:LINE``); every other field is kept as the document's metadata;
 - **Parquet** (``.parquet``, ``.pq``): the same columns as JSONL, one row per document.
 
 Text is NFC-normalised and line ends become ``\\n``. Blank documents are skipped (and counted). A
-document id that repeats within the file is an error naming both lines.
+document id that repeats within the file is an error naming both lines. Files are UTF-8 (a BOM is
+fine); UTF-16/32, NUL bytes, undecodable bytes, unreadable JSON and damaged Parquet stop with a
+:class:`~xlingual.errors.DataError` naming the file, the line (or row) and the fix.
 
 **Passages.** A long document is split at sentence boundaries — after ``。！？．!?`` (with any closing
 brackets or quotes that follow, e.g. ``」``), after an English ``.`` followed by a space, and at line
@@ -31,12 +34,14 @@ import json
 import os
 import re
 import unicodedata
+import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
+from xlingual.data import text_lines
 from xlingual.errors import DataError
 
 #: Counts the tokens of each string in a batch (e.g. with a model's tokenizer, without special tokens).
@@ -123,34 +128,49 @@ def normalize_document(text: str) -> str:
     return text.strip()
 
 
-def _open_binary(path: Path) -> IO[bytes]:
-    # Gzip by content, not only by name: a compressed file without ".gz" still reads.
-    with path.open("rb") as probe:
-        magic = probe.read(2)
-    if magic == _GZIP_MAGIC:
-        return gzip.open(path, "rb")  # type: ignore[return-value]
-    return path.open("rb")
-
-
 def _lines(path: Path) -> Iterator[tuple[int, str]]:
-    """``(line number, text)`` of a UTF-8 file (BOM accepted); undecodable bytes name the line."""
+    """``(line number, text)`` of a UTF-8 file, read exactly as the parallel-corpus readers read lines.
+
+    See :func:`xlingual.data.text_lines`: BOM accepted, LF / CRLF / CR line ends, gzip by content; a
+    UTF-16/32 byte-order mark, a NUL byte, bytes that are not UTF-8 or corrupt gzip data stop with a
+    :class:`DataError` naming the file and line and the ``iconv`` command that fixes it.
+    """
+    yield from text_lines(path)
+
+
+def _lone_surrogate(value: Any) -> str | None:
+    """The first string in a parsed JSON value (keys included) with a lone surrogate (a bad ``\\ud800`` escape)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            try:
+                item.encode("utf-8")
+            except UnicodeEncodeError:
+                return item
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return None
+
+
+def _parse_json(line: str, where: str) -> Any:
     try:
-        with _open_binary(path) as stream:
-            for lineno, raw in enumerate(stream, start=1):
-                try:
-                    line = raw.decode("utf-8")
-                except UnicodeDecodeError as exc:
-                    raise DataError(
-                        f"{path}:{lineno}: bytes {raw[exc.start : exc.start + 4]!r} are not UTF-8; "
-                        "convert the file to UTF-8 (e.g. iconv -f SHIFT_JIS -t UTF-8)."
-                    ) from None
-                if lineno == 1:
-                    line = line.removeprefix("\ufeff")
-                yield lineno, line.rstrip("\r\n")
-    except (OSError, EOFError) as exc:
-        if isinstance(exc, FileNotFoundError):
-            raise DataError(f"{path} does not exist; pass a text, JSONL or Parquet file of documents.") from None
-        raise DataError(f"{path}: cannot be read ({exc}); is it a complete file?") from None
+        row = json.loads(line)
+    except json.JSONDecodeError as exc:
+        raise DataError(f"{where}: not valid JSON ({exc.msg} at column {exc.colno}); one object per line.") from None
+    except RecursionError:
+        raise DataError(f"{where}: JSON nested too deeply to read; one flat object per line.") from None
+    except ValueError as exc:  # e.g. an integer of more than 4300 digits
+        raise DataError(f"{where}: JSON that cannot be read ({str(exc).split(';')[0]}); one object per line.") from None
+    if "\\u" in line and (bad := _lone_surrogate(row)) is not None:
+        raise DataError(
+            f"{where}: the string {bad[:40]!r} holds a lone surrogate (an unpaired \\ud800-\\udfff escape), "
+            "which is not text; fix or remove that escape."
+        )
+    return row
 
 
 def _doc_id(value: Any, where: str, id_key: str) -> str:
@@ -189,12 +209,7 @@ def _raw_records(
             if not line.strip():
                 continue
             where = f"{path}:{lineno}"
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(
-                    f"{where}: not valid JSON ({exc.msg} at column {exc.colno}); one object per line."
-                ) from None
+            row = _parse_json(line, where)
             if not isinstance(row, dict):
                 raise DataError(f"{where}: a JSON {type(row).__name__}, expected an object with {text_key!r}.")
             yield where, *_record(row, where, f"{name}:{lineno}", id_key, text_key)
@@ -216,11 +231,13 @@ def _parquet_rows(path: Path) -> Iterator[dict[str, Any]]:
                     source = io.BytesIO(stream.read())
         parquet = pq.ParquetFile(source)
         for batch in parquet.iter_batches(batch_size=4096):
+            batch.validate(full=True)  # Arrow does not check UTF-8 on read: a damaged string shows up here
             yield from batch.to_pylist()
-    except (pa.ArrowException, OSError) as exc:
+    except (pa.ArrowException, OSError, EOFError, zlib.error, UnicodeDecodeError) as exc:
         if isinstance(exc, FileNotFoundError):
             raise DataError(f"{path} does not exist; pass a text, JSONL or Parquet file of documents.") from None
-        raise DataError(f"{path}: not a readable Parquet file ({exc}).") from None
+        reason = " ".join(str(exc).split())  # Arrow's messages span lines; ours stay on one
+        raise DataError(f"{path}: not a readable Parquet file ({reason}).") from None
 
 
 def read_documents(

@@ -18,11 +18,19 @@ are L2-normalised, the prompt used, and for lossy dtypes how to read the values 
   (values beyond a range are clipped, and counted in ``clipped_values``);
 - ``binary``: bit ``j`` is ``x_j > threshold`` (threshold 0), packed with ``numpy.packbits`` (big bit order).
 
+**Checksums.** The metadata of ``.npy`` and ``.jsonl`` files holds ``checksums``: size and sha256 of the data
+file (``data``) and of the ids file (``ids``); a Parquet file cannot hold its own checksum, so its metadata
+holds ``content_sha256``, the sha256 of each column's values (see :class:`_ContentDigest`).
+:func:`read_embeddings` checks them and names the file, expected and found values, and the command to rerun.
+
 **Streaming and resume.** Rows are embedded ``chunk_size`` at a time and appended to partial files
 beside ``out`` (``emb.npy.partial`` …); after each chunk the partial files are flushed and
 ``emb.npy.progress.json`` records how far they are valid. Memory holds one chunk, whatever the input
 size. After a crash, ``resume=True`` truncates the partial files to the recorded sizes and carries on
-from the next row; the final files are renamed into place (``os.replace``) only when every row is done.
+from the next row; the final files are renamed into place (``os.replace``) only when every row is done,
+after the progress file has recorded the renames, so ``resume=True`` also finishes a publish that a crash
+cut short. A previous output stays whole until then, and a full disk (:class:`~xlingual.errors.DiskFullError`)
+leaves it whole too, with the rows committed so far kept for ``resume``.
 
 Example::
 
@@ -32,9 +40,12 @@ Example::
 
 from __future__ import annotations
 
+import glob
+import hashlib
 import itertools
 import json
 import logging
+import math
 import os
 import shutil
 import struct
@@ -49,9 +60,10 @@ from typing import IO, Any, NamedTuple, Protocol, cast
 import numpy as np
 
 from xlingual import __version__
+from xlingual._atomic import check_files, disk_full_message, file_entry, fsync_dir, is_disk_full
 from xlingual.config import EmbedConfig
 from xlingual.documents import Document, ReadStats, read_documents
-from xlingual.errors import ConfigError, DataError
+from xlingual.errors import ConfigError, DataError, DiskFullError
 
 logger = logging.getLogger(__name__)
 
@@ -239,10 +251,13 @@ def _fsync(stream: IO[Any]) -> None:
 
 def _write_atomic(path: Path, text: str) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        fh.write(text)
-        _fsync(fh)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            _fsync(fh)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _npy_header(descr: str, shape: tuple[int, int]) -> bytes:
@@ -258,7 +273,9 @@ class _Writer(Protocol):
 
     def state(self) -> dict[str, int]: ...
 
-    def finish(self, meta: dict[str, Any]) -> list[Path]: ...
+    def seal(self, meta: dict[str, Any]) -> list[tuple[Path, Path]]:
+        """Complete and close the partial files, add their checksums to ``meta``; return the renames to publish."""
+        ...
 
     def close(self) -> None: ...
 
@@ -299,15 +316,13 @@ class _NpyWriter:
     def state(self) -> dict[str, int]:
         return {"data_bytes": self.data.tell(), "ids_bytes": self.ids.tell(), "rows": self.rows}
 
-    def finish(self, meta: dict[str, Any]) -> list[Path]:
+    def seal(self, meta: dict[str, Any]) -> list[tuple[Path, Path]]:
         self.data.seek(0)
         self.data.write(_npy_header(_numpy_dtype(self.dtype).str, (self.rows, self.width)))
         _fsync(self.data)
         self.close()
-        _write_atomic(meta_path(self.out), json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
-        os.replace(self.ids_partial, ids_path(self.out))
-        os.replace(self.data_path, self.out)
-        return [self.out, ids_path(self.out), meta_path(self.out)]
+        meta["checksums"] = {"data": file_entry(self.data_path), "ids": file_entry(self.ids_partial)}
+        return [(self.ids_partial, ids_path(self.out)), (self.data_path, self.out)]
 
     def close(self) -> None:
         self.data.close()
@@ -339,11 +354,10 @@ class _JsonlWriter:
     def state(self) -> dict[str, int]:
         return {"bytes": self.stream.tell()}
 
-    def finish(self, meta: dict[str, Any]) -> list[Path]:
+    def seal(self, meta: dict[str, Any]) -> list[tuple[Path, Path]]:
         self.close()
-        _write_atomic(meta_path(self.out), json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
-        os.replace(self.path, self.out)
-        return [self.out, meta_path(self.out)]
+        meta["checksums"] = {"data": file_entry(self.path)}
+        return [(self.path, self.out)]
 
     def close(self) -> None:
         self.stream.close()
@@ -400,22 +414,53 @@ class _ParquetWriter:
     def state(self) -> dict[str, int]:
         return {"parts": self.parts}
 
-    def finish(self, meta: dict[str, Any]) -> list[Path]:
+    def seal(self, meta: dict[str, Any]) -> list[tuple[Path, Path]]:
         import pyarrow.parquet as pq
 
+        # The metadata lives inside the file, so it cannot hold the file's own checksum: it holds the
+        # sha256 of the decoded columns instead, which a reader recomputes (see parquet_content_sha256).
+        digest = _ContentDigest()
+        for number in range(self.parts):
+            digest.update(pq.read_table(self._part(number)))
+        meta["content_sha256"] = digest.hexdigests()
         schema = self.schema.with_metadata({"xlingual": json.dumps(meta, ensure_ascii=False)})
-        tmp = self.out.with_name(f".{self.out.name}.{os.getpid()}.tmp")
-        with pq.ParquetWriter(tmp, schema) as writer:
+        merged = self.folder / "merged.parquet"  # inside the partial folder: discarded with it
+        with pq.ParquetWriter(merged, schema) as writer:
             for number in range(self.parts):
                 writer.write_table(pq.read_table(self._part(number)).replace_schema_metadata(schema.metadata))
-        with open(tmp, "rb") as fh:
+        with open(merged, "rb") as fh:
             os.fsync(fh.fileno())
-        os.replace(tmp, self.out)
-        shutil.rmtree(self.folder, ignore_errors=True)
-        return [self.out]
+        return [(merged, self.out)]
 
     def close(self) -> None:
         return None
+
+
+class _ContentDigest:
+    """sha256 of an embeddings table's columns, the same however its rows are split into row groups.
+
+    ``embedding``: the stored values row after row, little-endian; ``id`` and ``text``: every value's UTF-8
+    bytes, each preceded by its length as 8 little-endian bytes.
+    """
+
+    def __init__(self) -> None:
+        self._hashes = {"id": hashlib.sha256(), "text": hashlib.sha256(), "embedding": hashlib.sha256()}
+
+    def update(self, table: Any) -> None:
+        values = table.column("embedding").combine_chunks().flatten().to_numpy(zero_copy_only=False)
+        self.update_columns(table.column("id").to_pylist(), table.column("text").to_pylist(), np.asarray(values))
+
+    def update_columns(self, ids: Sequence[str], texts: Sequence[str], values: np.ndarray) -> None:
+        for name, column in (("id", ids), ("text", texts)):
+            digest = self._hashes[name]
+            for value in column:
+                data = str(value).encode("utf-8")
+                digest.update(struct.pack("<Q", len(data)))
+                digest.update(data)
+        self._hashes["embedding"].update(np.ascontiguousarray(values, dtype=values.dtype.newbyteorder("<")).tobytes())
+
+    def hexdigests(self) -> dict[str, str]:
+        return {name: digest.hexdigest() for name, digest in self._hashes.items()}
 
 
 _WRITERS: dict[OutputFormat, Any] = {
@@ -426,11 +471,26 @@ _WRITERS: dict[OutputFormat, Any] = {
 
 
 def _discard_partials(out: Path) -> None:
-    for path in (_partial(out), _partial(ids_path(out)), progress_path(out)):
+    stale = [*out.parent.glob(f".{glob.escape(out.name)}*.tmp")]  # temporary files of a killed run
+    for path in (_partial(out), _partial(ids_path(out)), progress_path(out), *stale):
         if path.is_dir():
             shutil.rmtree(path)
         elif path.exists():
             path.unlink()
+
+
+def _publish(out: Path, fmt: OutputFormat, meta: dict[str, Any], renames: Sequence[Sequence[str]]) -> list[Path]:
+    """Rename the sealed files into place (the metadata sidecar first); safe to repeat after a crash midway."""
+    if fmt is not OutputFormat.PARQUET:
+        _write_atomic(meta_path(out), json.dumps(meta, indent=2, ensure_ascii=False) + "\n")
+    for source, target in renames:
+        if (out.parent / source).exists():  # absent: renamed by the run that was interrupted
+            os.replace(out.parent / source, out.parent / target)
+    fsync_dir(out.parent)
+    if fmt is OutputFormat.PARQUET:
+        shutil.rmtree(_partial(out), ignore_errors=True)
+        return [out]
+    return [out, ids_path(out), meta_path(out)] if fmt is OutputFormat.NPY else [out, meta_path(out)]
 
 
 # --------------------------------------------------------------------------- embed
@@ -543,8 +603,10 @@ def embed_file(
     fmt = output_format(out_path)
     if not in_path.is_file():
         raise DataError(f"{in_path} is not a file; pass a text, JSONL or Parquet file of texts")
-    if out_path.exists() and not config.overwrite:
-        if config.resume and not progress_path(out_path).exists():
+    existed = out_path.exists()
+    # A run started with --overwrite and then interrupted leaves the previous output in place: --resume continues it.
+    if existed and not config.overwrite and not (config.resume and progress_path(out_path).exists()):
+        if config.resume:
             raise ConfigError(f"{out_path} is already complete; nothing to resume (pass --overwrite to embed again)")
         raise ConfigError(f"{out_path} already exists; pass --overwrite to replace it")
     started = time.perf_counter()
@@ -579,6 +641,13 @@ def embed_file(
         _discard_partials(out_path)
         if config.resume:
             logger.info("no interrupted run for %s; starting from the first row", out_path)
+    if state is not None and state.get("publish"):  # every row was written; the run died renaming the files
+        publish = state["publish"]
+        files = _publish(out_path, fmt, publish["meta"], publish["renames"])
+        progress.unlink(missing_ok=True)
+        rows = int(state["rows"])
+        dim = int(state["dim"])
+        return EmbedResult(out_path, files, rows, dim, dtype.value, resumed_from=rows, meta=publish["meta"])
 
     if encoder is None:
         from xlingual.models import load_model
@@ -589,7 +658,7 @@ def embed_file(
     dim = int(state["dim"]) if state else int(dim_fn() or 0) if callable(dim_fn) else 0
     calibration = Int8Calibration.from_dict(state["int8"]) if state and state.get("int8") else None
     clipped = int(state.get("clipped_values", 0)) if state else 0
-    resumed_from = rows = int(state["rows"]) if state else 0
+    resumed_from = rows = committed = int(state["rows"]) if state else 0
 
     writer: _Writer | None = None
     if state is not None:
@@ -641,6 +710,7 @@ def embed_file(
                 "clipped_values": clipped,
             }
             _write_atomic(progress, json.dumps(record) + "\n")
+            committed = rows
             if config.show_progress:
                 done = rows - resumed_from
                 logger.info("%s: %d rows (%.0f rows/s)", out_path.name, rows, done / (time.perf_counter() - started))
@@ -672,7 +742,25 @@ def embed_file(
                 "packing": "numpy.packbits along each row, big bit order (first dimension = highest bit of byte 0)",
                 "bytes_per_vector": _width(dtype, dim),
             }
-        files = writer.finish(meta)  # os.replace swaps in the new file: an old one is never missing meanwhile
+        renames = [
+            [str(source.relative_to(out_path.parent)), str(target.relative_to(out_path.parent))]
+            for source, target in writer.seal(meta)
+        ]
+        # Recorded before the first rename, so that --resume can finish renaming after a crash midway.
+        sealed = {"version": EMBED_FORMAT_VERSION, "settings": settings, "rows": rows, "dim": dim}
+        _write_atomic(progress, json.dumps({**sealed, "publish": {"meta": meta, "renames": renames}}) + "\n")
+        # os.replace swaps each new file in: an old one is never missing meanwhile
+        files = _publish(out_path, fmt, meta, renames)
+    except OSError as exc:
+        if writer is not None:
+            writer.close()
+        if is_disk_full(exc):
+            intact = f"the previous {out_path.name} is intact" if existed else f"nothing was written at {out_path}"
+            if committed:
+                intact += f", and the first {committed:,} rows are kept for --resume"
+            message = disk_full_message(exc.filename or out_path, intact, "run the same command again with --resume")
+            raise DiskFullError(message) from exc
+        raise
     except BaseException:
         if writer is not None:
             writer.close()
@@ -703,8 +791,15 @@ class EmbeddingsFile(NamedTuple):
     meta: dict[str, Any]
 
 
-def read_embeddings(path: str | os.PathLike[str]) -> EmbeddingsFile:
+def read_embeddings(path: str | os.PathLike[str], *, verify: bool = True) -> EmbeddingsFile:
     """Read a file written by :func:`embed_file`; ``to_float32(f.vectors, f.meta)`` gives floats back.
+
+    Everything is checked against the metadata (dtype, dimension, count, one id per vector); a damaged
+    or foreign file raises :class:`DataError` naming the file (and the line of a ``.jsonl``), never
+    returns vectors that no longer line up with their ids.
+
+    With ``verify`` (the default) the files' sha256 (``.npy``, ``.jsonl``) or the columns' (``.parquet``) must
+    equal the checksums in the metadata; sizes are always compared.
 
     Example: ``ids, vectors, texts, meta = read_embeddings("emb.npy")``.
     """
@@ -713,35 +808,233 @@ def read_embeddings(path: str | os.PathLike[str]) -> EmbeddingsFile:
     if not file.is_file():
         raise DataError(f"{file} does not exist")
     if fmt is OutputFormat.PARQUET:
-        import pyarrow.parquet as pq
-
-        table = pq.read_table(file)
-        raw = (table.schema.metadata or {}).get(b"xlingual")
-        if raw is None:
-            raise DataError(f"{file} has no 'xlingual' schema metadata; it was not written by xlingual embed")
-        meta = json.loads(raw)
-        column = table.column("embedding").combine_chunks()
-        width = column.type.list_size
-        values = column.flatten().to_numpy(zero_copy_only=False)
-        return EmbeddingsFile(
-            [str(v) for v in table.column("id").to_pylist()],
-            np.asarray(values).reshape(-1, width) if len(table) else np.zeros((0, width), values.dtype),
-            [str(v) for v in table.column("text").to_pylist()],
-            meta,
-        )
-    meta = json.loads(meta_path(file).read_text(encoding="utf-8"))
-    store = _numpy_dtype(EmbedDtype(meta["dtype"]))
-    width = _width(EmbedDtype(meta["dtype"]), int(meta["dim"]))
-    if fmt is OutputFormat.NPY:
-        vectors = np.load(file)
-        ids = ids_path(file).read_text(encoding="utf-8").split("\n")[:-1]
-        return EmbeddingsFile(ids, vectors, None, meta)
-    ids, texts, rows = [], [], []
-    with open(file, encoding="utf-8") as fh:
-        for line in fh:
-            row = json.loads(line)
-            ids.append(str(row["id"]))
-            texts.append(str(row["text"]))
-            rows.append(row["embedding"])
-    vectors = np.asarray(rows, dtype=store).reshape(-1, width)
+        ids, vectors, texts, meta = _read_parquet_embeddings(file)
+        _check_content(file, meta, ids, texts, vectors, verify=verify)
+    else:
+        meta = _read_sidecar_meta(file)
+        _check_checksums(file, meta, verify=verify)
+        if fmt is OutputFormat.NPY:
+            vectors, texts = _read_npy(file), None
+            ids = _read_ids(ids_path(file))
+        else:
+            ids, vectors, texts = _read_jsonl_embeddings(file, meta)
+    dtype, dim, count = EmbedDtype(meta["dtype"]), meta["dim"], meta["count"]
+    width = _width(dtype, dim)
+    if vectors.ndim != 2 or vectors.shape[1] != width or vectors.dtype != _numpy_dtype(dtype):
+        shape = f"{vectors.dtype} of shape {vectors.shape}"
+        raise _damaged(file, f"vectors are {shape}, the metadata says {dtype.value} × {width} wide")
+    if not len(ids) == vectors.shape[0] == count or (texts is not None and len(texts) != count):
+        listed = f"{len(ids)} ids" + (f", {len(texts)} texts" if texts is not None else "")
+        raise _damaged(file, f"{vectors.shape[0]} vectors, {listed}, the metadata says {count}")
     return EmbeddingsFile(ids, vectors, texts, meta)
+
+
+def _checksum_error(file: Path, meta: dict[str, Any], problems: Sequence[str]) -> DataError:
+    if progress_path(file).exists():
+        todo = f"an interrupted xlingual embed left {progress_path(file).name}: run it again with --resume to finish"
+    else:
+        model = f" -m {meta['model']}" if isinstance(meta.get("model"), str) else ""
+        todo = f"embed the input again: xlingual embed {meta.get('input') or 'INPUT'}{model} -o {file} --overwrite"
+    return DataError(
+        f"{file} does not match the checksums in its metadata ({'; '.join(problems)}): it was damaged or changed "
+        f"after xlingual embed wrote it; {todo}"
+    )
+
+
+def _check_checksums(file: Path, meta: dict[str, Any], *, verify: bool) -> None:
+    """Sizes (and with ``verify`` sha256) of the data and ids files against the metadata's ``checksums``."""
+    checksums = meta.get("checksums")
+    if checksums is None:  # written before checksums were recorded
+        return
+    names = {"data": file.name, "ids": ids_path(file).name}  # by role, so that renamed files still check
+    if not isinstance(checksums, dict) or not all(
+        role in names
+        and isinstance(entry, dict)
+        and isinstance(entry.get("bytes"), int)
+        and not isinstance(entry.get("bytes"), bool)
+        and isinstance(entry.get("sha256"), str)
+        for role, entry in checksums.items()
+    ):
+        raise _damaged(file, "'checksums' in the metadata should map 'data' (and 'ids') to size and sha256")
+    problems = check_files(file.parent, {names[role]: entry for role, entry in checksums.items()}, verify=verify)
+    if problems:
+        raise _checksum_error(file, meta, problems)
+
+
+def _check_content(
+    file: Path, meta: dict[str, Any], ids: list[str], texts: list[str], vectors: np.ndarray, *, verify: bool
+) -> None:
+    """The columns of a Parquet file against the sha256 its metadata records (``content_sha256``)."""
+    expected = meta.get("content_sha256")
+    if expected is None or not verify:
+        return
+    digest = _ContentDigest()
+    digest.update_columns(ids, texts, vectors)
+    actual = digest.hexdigests()
+    problems = [
+        f"column {name!r}: sha256 {actual[name][:16]}…, expected {str(expected.get(name))[:16]}…"
+        for name in actual
+        if not isinstance(expected, dict) or expected.get(name) != actual[name]
+    ]
+    if problems:
+        raise _checksum_error(file, meta, problems)
+
+
+def _damaged(file: Path | str, problem: str) -> DataError:
+    return DataError(
+        f"{file}: {problem}; the file is damaged or was not written by xlingual embed — "
+        "embed the input again (xlingual embed INPUT -o OUT --overwrite)"
+    )
+
+
+def _parse_meta(file: Path, raw: str | bytes) -> dict[str, Any]:
+    """The metadata of an embeddings file, checked: dtype, dim, count and (int8) the calibration."""
+    try:
+        meta = json.loads(raw)
+    except (ValueError, RecursionError) as exc:
+        raise _damaged(file, f"the metadata is not valid JSON ({str(exc).split(';')[0]})") from None
+    if not isinstance(meta, dict):
+        raise _damaged(file, f"the metadata is a JSON {type(meta).__name__}, expected an object")
+    if meta.get("dtype") not in [d.value for d in EmbedDtype]:  # a list: the value may be unhashable
+        raise _damaged(file, f"dtype={meta.get('dtype')!r}, expected one of {', '.join(EmbedDtype)}")
+    dtype = EmbedDtype(meta["dtype"])
+    for name in ("dim", "count"):
+        value = meta.get(name)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise _damaged(file, f"{name}={value!r} in the metadata, expected an integer ≥ 0")
+    if dtype is EmbedDtype.INT8:
+        block = meta.get("int8")
+        ranges = [block.get(k) for k in ("lo", "hi")] if isinstance(block, dict) else [None, None]
+        if not all(
+            isinstance(r, list)
+            and len(r) == meta["dim"]
+            and all(isinstance(v, int | float) and not isinstance(v, bool) for v in r)
+            for r in ranges
+        ):
+            raise _damaged(file, f"the int8 block needs 'lo' and 'hi' lists of {meta['dim']} numbers to dequantise")
+    return meta
+
+
+def _read_sidecar_meta(file: Path) -> dict[str, Any]:
+    sidecar = meta_path(file)
+    try:
+        raw = sidecar.read_bytes()
+    except FileNotFoundError:
+        raise DataError(
+            f"{sidecar} is missing: {file.name} cannot be read without it; copy it along with {file.name}, "
+            "or embed the input again"
+        ) from None
+    except OSError as exc:
+        raise DataError(f"{sidecar}: cannot be read ({exc.strerror or exc})") from None
+    return _parse_meta(sidecar, raw)
+
+
+def _read_npy(file: Path) -> np.ndarray:
+    # Check the header against the file size before np.load, which would allocate whatever shape it says.
+    try:
+        with open(file, "rb") as fh:
+            version = np.lib.format.read_magic(fh)
+            if version == (1, 0):
+                shape, _, dtype = np.lib.format.read_array_header_1_0(fh)
+            else:
+                shape, _, dtype = np.lib.format.read_array_header_2_0(fh)
+            data_start = fh.tell()
+        if dtype.hasobject:
+            raise ValueError("it holds Python objects")
+        expected = data_start + math.prod(shape) * dtype.itemsize
+        size = file.stat().st_size
+        if size != expected:
+            raise ValueError(f"{size} bytes, but its header {shape} {dtype} needs {expected}")
+        return np.asarray(np.load(file, allow_pickle=False))
+    except (OSError, ValueError, EOFError, TypeError) as exc:
+        raise _damaged(file, f"not a readable .npy file ({exc})") from None
+
+
+def _read_ids(file: Path) -> list[str]:
+    try:
+        text = file.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise DataError(f"{file} is missing: the ids of the vectors, one per line; embed the input again") from None
+    except (OSError, ValueError) as exc:
+        raise _damaged(file, f"cannot be read as UTF-8 text ({exc})") from None
+    ids = text.split("\n")
+    if ids[-1] == "":
+        ids.pop()  # the newline that ends the last id
+    return [doc_id.removesuffix("\r") for doc_id in ids]  # a copy edited on Windows
+
+
+def _read_jsonl_embeddings(file: Path, meta: dict[str, Any]) -> tuple[list[str], np.ndarray, list[str]]:
+    dtype = EmbedDtype(meta["dtype"])
+    store = _numpy_dtype(dtype)
+    width = _width(dtype, meta["dim"])
+    ids: list[str] = []
+    texts: list[str] = []
+    rows: list[np.ndarray] = []
+    try:
+        with open(file, "rb") as fh:
+            for lineno, raw in enumerate(fh, start=1):
+                if not raw.strip():
+                    continue
+                where = f"{file}:{lineno}"
+                try:
+                    row = json.loads(raw)
+                except (ValueError, RecursionError) as exc:
+                    raise _damaged(where, f"not valid JSON ({str(exc).split(';')[0]})") from None
+                if not (isinstance(row, dict) and isinstance(row.get("id"), str) and isinstance(row.get("text"), str)):
+                    raise _damaged(where, "expected an object with string 'id' and 'text' and an 'embedding' list")
+                values = row.get("embedding")
+                if not isinstance(values, list) or len(values) != width:
+                    length = len(values) if isinstance(values, list) else type(values).__name__
+                    raise _damaged(where, f"'embedding' has {length} values, expected {width}")
+                try:
+                    vector = np.asarray(values, dtype=np.float64)
+                except (ValueError, TypeError):
+                    raise _damaged(where, "'embedding' holds values that are not numbers") from None
+                if store.kind in "iu":
+                    info = np.iinfo(store)
+                    whole = np.array_equal(vector, np.round(vector))
+                    if not whole or vector.min(initial=0) < info.min or vector.max(initial=0) > info.max:
+                        raise _damaged(where, f"'embedding' holds values that are not {store} integers")
+                ids.append(row["id"])
+                texts.append(row["text"])
+                rows.append(vector.astype(store))
+    except OSError as exc:
+        raise DataError(f"{file}: cannot be read ({exc.strerror or exc})") from None
+    vectors = np.stack(rows) if rows else np.zeros((0, width), dtype=store)
+    return ids, vectors, texts
+
+
+def _read_parquet_embeddings(file: Path) -> tuple[list[str], np.ndarray, list[str], dict[str, Any]]:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        table = pq.read_table(file)
+        table.validate(full=True)  # Arrow does not check UTF-8 on read; to_pylist would fail on a damaged string
+    except (pa.ArrowException, OSError, UnicodeDecodeError) as exc:
+        raise _damaged(file, f"not a readable Parquet file ({' '.join(str(exc).split())})") from None
+    raw = (table.schema.metadata or {}).get(b"xlingual")
+    if raw is None:
+        raise DataError(f"{file} has no 'xlingual' schema metadata; it was not written by xlingual embed")
+    meta = _parse_meta(file, raw)
+    dtype = EmbedDtype(meta["dtype"])
+    value_type = {"float32": pa.float32(), "float16": pa.float16(), "int8": pa.int8(), "binary": pa.uint8()}
+    missing = [name for name in ("id", "text", "embedding") if name not in table.column_names]
+    if missing:
+        raise _damaged(file, f"no column {', '.join(map(repr, missing))} (columns: {', '.join(table.column_names)})")
+    column = table.column("embedding")
+    if not pa.types.is_fixed_size_list(column.type) or column.type.value_type != value_type[dtype.value]:
+        raise _damaged(file, f"column 'embedding' is {column.type}, expected fixed-size lists of {dtype.value}")
+    for name in ("id", "text"):
+        if not pa.types.is_string(table.column(name).type):
+            raise _damaged(file, f"column {name!r} is {table.column(name).type}, expected strings")
+    column = column.combine_chunks()
+    values = column.flatten()
+    columns = {"id": table.column("id"), "text": table.column("text"), "embedding": column}
+    nulls = [name for name, values_of in columns.items() if values_of.null_count]
+    if nulls or values.null_count:
+        raise _damaged(file, f"null values in column {', '.join(nulls) or 'embedding'}")
+    width = column.type.list_size
+    flat = values.to_numpy(zero_copy_only=False)
+    vectors = np.asarray(flat).reshape(-1, width) if width else np.zeros((len(table), 0), flat.dtype)
+    return table.column("id").to_pylist(), vectors, table.column("text").to_pylist(), meta

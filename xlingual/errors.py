@@ -29,3 +29,7 @@ class CacheError(XlingualError):
 
 class SearchIndexError(XlingualError):
     """A search index cannot be built, loaded or queried."""
+
+
+class DiskFullError(XlingualError):
+    """A write ran out of disk space; the message says which artifact is intact and how to go on."""

@@ -45,7 +45,6 @@ Example::
 
 from __future__ import annotations
 
-import gzip
 import json
 import logging
 import math
@@ -61,6 +60,7 @@ import numpy as np
 
 from xlingual import index
 from xlingual.config import DataConfig, EvalConfig, MineConfig
+from xlingual.data import text_lines
 from xlingual.errors import ConfigError, DataError
 from xlingual.models import Encoder
 
@@ -480,38 +480,48 @@ class StsData:
     scores: list[float]
 
 
-def _open_text(path: Path) -> Any:
-    if not path.is_file():
-        raise DataError(f"{path}: no such file; check the path.")
-    if path.suffix == ".gz":
-        return gzip.open(path, "rt", encoding="utf-8")
-    return path.open(encoding="utf-8")
+def _columns_problem(where: str, n_cols: int, layout: str) -> DataError:
+    """``a.tsv:3: 1 column, expected 2 (src<TAB>tgt); …`` with the fix for too few or too many tabs."""
+    expected = layout.count("<TAB>") + 1
+    fix = (
+        "separate the fields with one tab each"
+        if n_cols < expected
+        else f"remove tabs inside the sentences or keep only {expected} columns (e.g. cut -f1-{expected})"
+    )
+    return DataError(f"{where}: {n_cols} column{'s' if n_cols != 1 else ''}, expected {expected} ({layout}); {fix}")
 
 
 def read_sts(path: str | os.PathLike[str]) -> StsData:
-    """Read ``sentence1<TAB>sentence2<TAB>score`` lines (a header line is skipped)."""
+    """Read ``sentence1<TAB>sentence2<TAB>score`` lines (UTF-8, gzip allowed); a header row is skipped.
+
+    Example: ``read_sts("sts.tsv").scores``.
+    """
     file = Path(path)
     first: list[str] = []
     second: list[str] = []
     scores: list[float] = []
-    with _open_text(file) as handle:
-        for line_no, line in enumerate(handle, start=1):
-            if not line.strip():
+    header_allowed = True
+    for line_no, line in text_lines(file):
+        if not line.strip():
+            continue
+        cols = line.split("\t")
+        if len(cols) != 3:
+            raise _columns_problem(f"{file}:{line_no}", len(cols), "sentence1<TAB>sentence2<TAB>score")
+        try:
+            score = float(cols[2])
+        except ValueError:
+            if header_allowed:  # the first row names the columns
+                header_allowed = False
                 continue
-            cols = line.rstrip("\r\n").split("\t")
-            if len(cols) != 3:
-                raise DataError(
-                    f"{file}:{line_no}: {len(cols)} columns, expected 3 (sentence1<TAB>sentence2<TAB>score)"
-                )
-            try:
-                score = float(cols[2])
-            except ValueError:
-                if line_no == 1:  # a header
-                    continue
-                raise DataError(f"{file}:{line_no}: score {cols[2]!r} is not a number") from None
-            first.append(cols[0])
-            second.append(cols[1])
-            scores.append(score)
+            raise DataError(
+                f"{file}:{line_no}: score {cols[2]!r} is not a number; write a number such as 3.8"
+            ) from None
+        header_allowed = False
+        if not math.isfinite(score):
+            raise DataError(f"{file}:{line_no}: score {cols[2]!r} is not a finite number; write a number such as 3.8")
+        first.append(cols[0])
+        second.append(cols[1])
+        scores.append(score)
     if len(scores) < 2 or len(set(scores)) < 2:
         raise DataError(
             f"{file}: {len(scores)} scored pairs with {len(set(scores))} distinct scores; need ≥ 2 of each."
@@ -986,28 +996,31 @@ def best_threshold(
 
 
 def read_lines(path: str | os.PathLike[str]) -> list[str]:
-    """Read one sentence per line (UTF-8, ``.gz`` allowed); blank lines are skipped."""
+    """Read one sentence per line (UTF-8, gzip allowed), stripped; blank lines are skipped.
+
+    Example: ``read_lines("ja.txt")``.
+    """
     file = Path(path)
-    with _open_text(file) as handle:
-        lines = [line.strip() for line in handle]
-    sentences = [line for line in lines if line]
+    sentences = [text for _, line in text_lines(file) if (text := line.strip())]
     if not sentences:
         raise DataError(f"{file}: no sentences (the file is empty or blank); pass one sentence per line.")
     return sentences
 
 
 def read_gold(path: str | os.PathLike[str]) -> list[tuple[str, str]]:
-    """Read gold pairs, one ``src<TAB>tgt`` per line (the texts, as in the mined files)."""
+    """Read gold pairs, one ``src<TAB>tgt`` per line (the texts, as in the mined files; UTF-8, gzip allowed).
+
+    Example: ``read_gold("gold.tsv")[0] == ("猫が好き。", "I like cats.")``.
+    """
     file = Path(path)
     pairs: list[tuple[str, str]] = []
-    with _open_text(file) as handle:
-        for line_no, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            cols = line.rstrip("\r\n").split("\t")
-            if len(cols) != 2:
-                raise DataError(f"{file}:{line_no}: {len(cols)} columns, expected 2 (src<TAB>tgt)")
-            pairs.append((cols[0].strip(), cols[1].strip()))
+    for line_no, line in text_lines(file):
+        if not line.strip():
+            continue
+        cols = line.split("\t")
+        if len(cols) != 2:
+            raise _columns_problem(f"{file}:{line_no}", len(cols), "src<TAB>tgt")
+        pairs.append((cols[0].strip(), cols[1].strip()))
     if not pairs:
         raise DataError(f"{file}: no gold pairs; write one src<TAB>tgt pair per line.")
     return pairs

@@ -4,6 +4,7 @@
 
     exported/
       config.json      what produced the export: source spec and fingerprint, formats, settings, versions
+      manifest.json    size and sha256 of every other file (checked when a folder of it is loaded)
       metrics.json     parity of each ONNX variant with PyTorch (cosine on English and Japanese sentences)
       st/              sentence-transformers folder + README.md model card (teacher, student, data, metrics)
       onnx/            model.onnx (float32), tokenizer.json, xlingual_onnx.json   → model spec onnx:exported/onnx
@@ -21,7 +22,10 @@ onnxruntime fuses into its own ``Attention`` / ``SkipLayerNormalization`` kernel
 (short, long enough to be truncated, batched with padding); float32 must reach cosine ≥ 0.999 on every
 one, int8 ≥ 0.9 (it is a lossy format; its retrieval accuracy is measured by ``eval/bench_encode.py``),
 or the export stops with the numbers and nothing is written. Folders are built in a temporary sibling
-and renamed into place.
+and swapped into place in one rename, so a crash or a full disk leaves any previous export whole.
+
+**Integrity.** ``manifest.json`` at the top records the size and sha256 of every file; loading ``onnx:DIR``
+checks the files of that folder against it (:func:`xlingual.onnx.check_export_files`).
 """
 
 from __future__ import annotations
@@ -32,7 +36,6 @@ import logging
 import os
 import shutil
 import time
-import uuid
 import warnings
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
@@ -43,9 +46,10 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from xlingual import __version__
+from xlingual._atomic import disk_full_message, folder_checksums, is_disk_full, replace_dir, sweep_stale, temp_sibling
 from xlingual.config import ExportConfig
-from xlingual.errors import ConfigError, ModelError
-from xlingual.onnx import ONNX_FORMAT_VERSION, ONNX_INFO_FILE, ONNX_PREFIX, OnnxEncoder
+from xlingual.errors import ConfigError, DiskFullError, ModelError, XlingualError
+from xlingual.onnx import EXPORT_MANIFEST, ONNX_FORMAT_VERSION, ONNX_INFO_FILE, ONNX_PREFIX, OnnxEncoder
 
 if TYPE_CHECKING:
     import torch
@@ -573,7 +577,8 @@ def export_model(spec: str, out: str | os.PathLike[str], config: ExportConfig | 
     }
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir.parent / f".tmp-export-{out_dir.name}-{uuid.uuid4().hex[:8]}"
+    sweep_stale(out_dir)  # temporary folders of exports that were killed
+    tmp = temp_sibling(out_dir, "tmp")
     tmp.mkdir()
     result = ExportResult(out=out_dir)
     try:
@@ -624,9 +629,17 @@ def export_model(spec: str, out: str | os.PathLike[str], config: ExportConfig | 
             {EXPORT_MARKER: __version__, "source": source, "settings": settings, "versions": _versions()},
         )
         _write_json(tmp / "metrics.json", {"parity": result.parity, "parity_sentences": len(PARITY_SENTENCES)})
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(tmp, out_dir)
+        checksums = folder_checksums(tmp)
+        _write_json(tmp / EXPORT_MANIFEST, {"format": "xlingual-export", "files": checksums})
+        replace_dir(tmp, out_dir)  # one swap: a previous export stays whole until the new one is complete
+    except Exception as exc:
+        if isinstance(exc, XlingualError) or not is_disk_full(exc):
+            raise
+        intact = f"the previous export at {out_dir} is intact" if out_dir.exists() else f"{out_dir} was not written"
+        message = disk_full_message(
+            getattr(exc, "filename", None) or out_dir, intact, "run the same xlingual export again"
+        )
+        raise DiskFullError(f"{message} ({exc})") from exc
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)

@@ -520,6 +520,10 @@ def load_model(spec: str, device: str | None = None) -> SentenceTransformer | On
     if not spec or not spec.strip():
         raise ModelError(f"Empty model spec. Use a folder, a hub id or one of: {', '.join(builtin_names())}")
     path = resolve_model_path(spec)
+    if path is not None:
+        from xlingual.onnx import check_export_files
+
+        check_export_files(path)  # the st/ folder of an export: its files against the export's checksums
     try:
         if path is not None:
             return SentenceTransformer(str(path), device=device)

@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from xlingual._atomic import check_files
 from xlingual.errors import ModelError
 
 #: The description file of an exported ONNX folder.
@@ -40,6 +41,8 @@ ONNX_INFO_FILE = "xlingual_onnx.json"
 ONNX_FORMAT_VERSION = 1
 #: The model-spec prefix that names an ONNX folder: ``onnx:exported/onnx``.
 ONNX_PREFIX = "onnx:"
+#: The checksums of an export folder's files, at its top (``exported/manifest.json``).
+EXPORT_MANIFEST = "manifest.json"
 
 
 def find_onnx_dir(path: str | os.PathLike[str]) -> Path:
@@ -79,6 +82,43 @@ def read_onnx_info(onnx_dir: str | os.PathLike[str]) -> dict[str, Any]:
         if key not in info:
             raise ModelError(f"{path} lacks {key!r}; export the model again")
     return info
+
+
+def check_export_files(folder: str | os.PathLike[str], *, verify: bool = True) -> None:
+    """Check the files of ``folder`` (``onnx/``, ``onnx-int8/`` or ``st/`` of an export) against the export's manifest.
+
+    Sizes always, sha256 with ``verify``. A folder outside an export (no ``manifest.json`` beside it, e.g. one
+    copied elsewhere) is not checked. Raises :class:`ModelError` naming each bad file, expected and found.
+    Example: ``check_export_files("exported/onnx-int8")``.
+    """
+    member = Path(folder).expanduser()
+    root = member.resolve().parent
+    manifest_path = root / EXPORT_MANIFEST
+    if not manifest_path.is_file():
+        return
+    try:
+        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        files = manifest["files"] if manifest.get("format") == "xlingual-export" else None
+    except (OSError, ValueError, AttributeError, KeyError) as exc:
+        raise ModelError(f"{manifest_path} cannot be read ({exc}); {_reexport_hint(root)}") from exc
+    if not isinstance(files, dict):
+        return  # another tool's manifest.json
+    prefix = member.resolve().name + "/"
+    listed = {name: entry for name, entry in files.items() if name.startswith(prefix) and isinstance(entry, dict)}
+    problems = check_files(root, listed, verify=verify)
+    if problems:
+        raise ModelError(
+            f"{member} does not match the checksums in {manifest_path} ({'; '.join(problems)}): the export was "
+            f"damaged or changed after xlingual export wrote it; {_reexport_hint(root)}"
+        )
+
+
+def _reexport_hint(root: Path) -> str:
+    try:
+        source = json.loads((root / "config.json").read_text(encoding="utf-8"))["source"]["spec"]
+    except (OSError, ValueError, KeyError, TypeError):
+        source = "MODEL"
+    return f"export it again: xlingual export {source} -o {root} --overwrite"
 
 
 class OnnxTokenCounter:
@@ -123,6 +163,7 @@ class OnnxEncoder:
             ) from exc
 
         self.path = find_onnx_dir(path)
+        check_export_files(self.path)
         self.info = read_onnx_info(self.path)
         model_file = self.path / str(self.info["model_file"])
         tokenizer_file = self.path / str(self.info["tokenizer_file"])

@@ -15,12 +15,14 @@ An index is a folder::
 Polars, and appendable without rewriting earlier parts. Metadata is a JSON string per row, so
 documents with different fields share one schema.
 
-**Atomic writes.** ``build`` writes a temporary sibling folder and renames it into place. ``add``
-writes new files under new names (each through a temporary file and ``os.replace``), then replaces
+**Atomic writes.** ``build`` writes a temporary sibling folder and swaps it into place in one rename, so
+an existing index is never missing, even for a moment; the folders of killed builds are swept by the next.
+``add`` writes new files under new names (each through a temporary file and ``os.replace``), then replaces
 ``manifest.json`` — the one file readers trust — and only then deletes files the new manifest no longer
-lists. A crash at any point leaves the previous index intact. Two ``add`` calls on one folder are
-serialised by a file lock. ``load`` checks every file's size and sha256 against the manifest; a missing,
-truncated or altered file raises :class:`~xlingual.errors.SearchIndexError` naming the path and the fix.
+lists. A crash or a full disk (:class:`~xlingual.errors.DiskFullError`) at any point leaves the previous
+index intact. Two ``add`` calls on one folder are serialised by a file lock. ``load`` checks every file's
+size and sha256 against the manifest; a missing, truncated or altered file raises
+:class:`~xlingual.errors.SearchIndexError` naming the path and the fix.
 
 **Query models.** Queries are embedded by the index's model, or by another model that shares its
 vector space (see :func:`check_compatible`): the headline use is Japanese queries embedded by a student
@@ -43,6 +45,7 @@ import json
 import logging
 import os
 import shutil
+import struct
 import sys
 import threading
 import uuid
@@ -55,10 +58,11 @@ import numpy as np
 
 from xlingual import __version__
 from xlingual import index as faiss_ops
+from xlingual._atomic import disk_full_message, fsync_dir, is_disk_full, replace_dir, sweep_stale, temp_sibling
 from xlingual.config import IndexConfig, SearchConfig
 from xlingual.documents import Document, Passage, ReadStats, read_documents, to_passages, tokenizer_counter
-from xlingual.errors import DataError, SearchIndexError
-from xlingual.index import IndexSpec
+from xlingual.errors import DataError, DiskFullError, SearchIndexError
+from xlingual.index import IndexSpec, IndexType
 
 logger = logging.getLogger(__name__)
 
@@ -269,15 +273,6 @@ def _write_atomic(path: Path, data: bytes) -> dict[str, Any]:
     return {"bytes": len(data), "sha256": _sha256(data)}
 
 
-def _fsync_dir(path: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
 @contextlib.contextmanager
 def _locked(folder: Path) -> Iterator[None]:
     """Exclusive advisory lock on ``folder/.lock``: one writer at a time."""
@@ -290,10 +285,14 @@ def _locked(folder: Path) -> Iterator[None]:
 
 
 def _rebuild_hint(path: Path, manifest: Mapping[str, Any] | None = None) -> str:
-    sources = [s.get("path") for s in (manifest or {}).get("sources", []) if s.get("path")]
-    model = (manifest or {}).get("model", {}).get("spec")
-    corpus = " ".join(str(s) for s in sources) or "CORPUS"
-    model_part = f" --model {model}" if model else ""
+    # The manifest may be the damaged one being reported: take only what has the expected shape.
+    manifest = manifest if isinstance(manifest, Mapping) else {}
+    listed = manifest.get("sources")
+    sources = [s.get("path") for s in listed if isinstance(s, Mapping)] if isinstance(listed, list) else []
+    block = manifest.get("model")
+    model = block.get("spec") if isinstance(block, Mapping) else None
+    corpus = " ".join(s for s in sources if isinstance(s, str) and s) or "CORPUS"
+    model_part = f" --model {model}" if isinstance(model, str) and model else ""
     return f"rebuild it: xlingual index build {corpus}{model_part} --out {path} --overwrite"
 
 
@@ -352,15 +351,21 @@ class PassageStore:
         return bytes(sink.getvalue().to_pybytes())
 
     @staticmethod
-    def from_parquet(data: bytes, where: Path) -> Any:
-        """Read one part; a part with other columns is corrupt."""
+    def from_parquet(data: bytes, where: Path, *, validate: bool = False) -> Any:
+        """Read one part; a part with other columns is corrupt.
+
+        ``validate``: also check every value (e.g. that strings are UTF-8), for bytes no checksum vouched for.
+        """
         import pyarrow as pa
         import pyarrow.parquet as pq
 
         try:
             table = pq.read_table(pa.BufferReader(data))
-        except (pa.ArrowException, OSError) as exc:
-            raise SearchIndexError(f"{where} is not a readable Parquet file ({exc})") from exc
+            if validate:
+                table.validate(full=True)
+        except (pa.ArrowException, OSError, UnicodeDecodeError) as exc:  # a damaged column name is not UTF-8
+            reason = " ".join(str(exc).split())  # Arrow's messages span lines; ours stay on one
+            raise SearchIndexError(f"{where} is not a readable Parquet file ({reason})") from exc
         if tuple(table.column_names) != _PASSAGE_COLUMNS:
             raise SearchIndexError(f"{where} has columns {table.column_names}, expected {list(_PASSAGE_COLUMNS)}")
         return table
@@ -619,7 +624,8 @@ class Index:
         import faiss
 
         target.parent.mkdir(parents=True, exist_ok=True)
-        tmp = target.with_name(f".{target.name}.tmp-{uuid.uuid4().hex[:8]}")
+        sweep_stale(target)  # temporary folders of builds that were killed
+        tmp = temp_sibling(target, "tmp")
         tmp.mkdir()
         try:
             index_name, part_name = "index-000000.faiss", "passages-00000.parquet"
@@ -633,15 +639,14 @@ class Index:
             manifest["files"] = {"index": index_name, "passages": [part_name], "config": CONFIG_NAME}
             manifest["checksums"] = checksums
             _write_atomic(tmp / MANIFEST_NAME, _manifest_bytes(manifest))
-            _fsync_dir(tmp)
-            if target.exists():
-                old = target.with_name(f".{target.name}.old-{uuid.uuid4().hex[:8]}")
-                os.replace(target, old)
-                os.replace(tmp, target)
-                shutil.rmtree(old, ignore_errors=True)
-            else:
-                os.replace(tmp, target)
-            _fsync_dir(target.parent)
+            fsync_dir(tmp)
+            replace_dir(tmp, target)  # one atomic swap: the previous index stays whole until then
+        except OSError as exc:
+            if not is_disk_full(exc):
+                raise
+            intact = f"the previous index at {target} is intact" if target.exists() else f"{target} was not written"
+            then = "run the same xlingual index build command again"
+            raise DiskFullError(disk_full_message(exc.filename or target, intact, then)) from exc
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
@@ -668,14 +673,21 @@ class Index:
             contents[name] = _read_checked(folder, name, checksums, manifest, verify=config.verify)
         if files.get("config") in checksums:
             _read_checked(folder, files["config"], checksums, manifest, verify=config.verify)
+        index_bytes = contents[files["index"]]
         try:
-            faiss_index = faiss.deserialize_index(np.frombuffer(contents[files["index"]], dtype=np.uint8))
-        except RuntimeError as exc:
+            problem = _flat_layout_problem(index_bytes)
+            if problem:
+                raise RuntimeError(problem)
+            faiss_index = faiss.deserialize_index(np.frombuffer(index_bytes, dtype=np.uint8))
+        except (RuntimeError, MemoryError) as exc:  # a damaged length field makes FAISS allocate what it says
+            reason = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
             raise SearchIndexError(
-                f"{folder / files['index']} is not a readable FAISS index ({str(exc).splitlines()[0]}); "
-                f"{_rebuild_hint(folder, manifest)}"
+                f"{folder / files['index']} is not a readable FAISS index ({reason}); {_rebuild_hint(folder, manifest)}"
             ) from exc
-        tables = [PassageStore.from_parquet(contents[name], folder / name) for name in files["passages"]]
+        tables = [
+            PassageStore.from_parquet(contents[name], folder / name, validate=not config.verify)
+            for name in files["passages"]
+        ]
         store = PassageStore(tables)
         counts = manifest["counts"]
         problems = []
@@ -692,11 +704,18 @@ class Index:
                 f"{folder} is inconsistent: {'; '.join(problems)}; {_rebuild_hint(folder, manifest)}"
             )
         try:
-            return cls(folder, manifest, faiss_index, store, config=config, encoder=encoder)
+            index = cls(folder, manifest, faiss_index, store, config=config, encoder=encoder)
         except (KeyError, TypeError, ValueError, SearchIndexError) as exc:
             raise SearchIndexError(
                 f"{folder / MANIFEST_NAME} has a bad model or index block ({exc}); {_rebuild_hint(folder, manifest)}"
             ) from exc
+        problems = _spec_problems(index.spec, faiss_index, manifest["dim"])
+        if problems:
+            raise SearchIndexError(
+                f"{folder / MANIFEST_NAME} has a bad index block: {'; '.join(problems)}; "
+                f"{_rebuild_hint(folder, manifest)}"
+            )
+        return index
 
     # ................................................................. add
 
@@ -744,6 +763,7 @@ class Index:
                 raise SearchIndexError(
                     f"{self.path} was changed by another process since it was loaded; load it again and retry."
                 )
+            new_files: list[str] = []
             try:
                 first_id = len(self)
                 spec = self.spec
@@ -766,6 +786,7 @@ class Index:
                 old_index = files["index"]
                 index_name = f"index-{generation:06d}.faiss"
                 part_name = f"passages-{len(files['passages']):05d}.parquet"
+                new_files = [index_name, part_name]
                 checksums[index_name] = _write_atomic(
                     self.path / index_name, faiss.serialize_index(self.faiss_index).tobytes()
                 )
@@ -789,12 +810,22 @@ class Index:
                     }
                 )
                 _write_atomic(self.path / MANIFEST_NAME, _manifest_bytes(manifest))  # the commit point
-                _fsync_dir(self.path)
+                fsync_dir(self.path)
                 with contextlib.suppress(OSError):
                     (self.path / old_index).unlink()
-            except BaseException:
+            except BaseException as exc:
+                # Files written for the manifest that never was: the one on disk does not list them.
+                committed = read_manifest(self.path)["checksums"]
+                for name in new_files:
+                    if name not in committed:
+                        (self.path / name).unlink(missing_ok=True)
                 # The in-memory FAISS index may already hold the new vectors: go back to what is on disk.
                 self._reload()
+                if isinstance(exc, Exception) and is_disk_full(exc):
+                    intact = f"the index at {self.path} is intact, without the new documents"
+                    then = "run the same xlingual index add command again"
+                    where = getattr(exc, "filename", None) or self.path
+                    raise DiskFullError(disk_full_message(where, intact, then)) from exc
                 raise
         self.manifest, self.spec = manifest, spec
         self.passages = PassageStore([self.passages.table, table])
@@ -886,7 +917,12 @@ class Index:
         params = faiss_ops.search_params(self.spec, ef_search=self.config.ef_search, nprobe=self.config.nprobe)
         scores, ids = faiss_ops.search(self.faiss_index, vectors, k, params=params)
         valid = ids >= 0
-        rows = self.passages.rows(ids[valid].tolist())
+        try:
+            rows = self.passages.rows(ids[valid].tolist())
+        except ValueError as exc:  # text that is not UTF-8 or metadata that is not JSON: a damaged passage file
+            raise SearchIndexError(
+                f"{self.path}: a passage row cannot be read ({exc}); {_rebuild_hint(self.path, self.manifest)}"
+            ) from exc
         out: list[list[Hit]] = []
         cursor = 0
         for row_scores, row_valid in zip(scores, valid, strict=True):
@@ -959,7 +995,132 @@ def read_manifest(folder: Path) -> dict[str, Any]:
     missing = [key for key in required if key not in manifest]
     if missing:
         raise SearchIndexError(f"{path} lacks {', '.join(missing)}; {_rebuild_hint(folder, manifest)}")
+    problems = _manifest_problems(manifest)
+    if problems:
+        raise SearchIndexError(f"{path} is damaged: {'; '.join(problems)}; {_rebuild_hint(folder, manifest)}")
     return manifest
+
+
+#: FAISS's tags of a flat index file: inner product, L2, other metrics.
+_FLAT_FOURCCS = (b"IxFI", b"IxF2", b"IxFl")
+
+
+def _flat_layout_problem(data: bytes) -> str | None:
+    """Whether a flat FAISS file's vector block disagrees with its header or its length (None: fine, or not flat).
+
+    FAISS reads a vector count and allocates that much before it notices the file is shorter, so a
+    flipped bit there (bit rot, and ``verify`` off) would mean gigabytes allocated, or MemoryError.
+    Layout: tag, d (int32), ntotal (int64), two int64 fields, is_trained (1 byte), metric (int32),
+    a float metric argument for metrics above L2, then the float count (uint64) and the floats.
+    """
+    if data[:4] not in _FLAT_FOURCCS or len(data) < 45:
+        return None
+    dim, ntotal = struct.unpack_from("<iq", data, 4)
+    (metric,) = struct.unpack_from("<i", data, 33)
+    offset = 37 + (4 if metric > 1 else 0)
+    if len(data) < offset + 8:
+        return "the file ends inside its header"
+    (count,) = struct.unpack_from("<Q", data, offset)
+    held = len(data) - offset - 8
+    if count != dim * ntotal or 4 * count != held:
+        return f"its header says {ntotal} vectors of dimension {dim} and {count} floats, but it holds {held} bytes"
+    return None
+
+
+_SPEC_INTS = ("hnsw_m", "ef_construction", "ef_search", "nlist", "pq_m", "nprobe", "refine_factor", "train_size")
+
+
+def _spec_problems(spec: IndexSpec, faiss_index: Any, dim: int) -> list[str]:
+    """Where the manifest's index block disagrees with itself or with the FAISS file (searching would fail)."""
+    import faiss
+
+    problems = [
+        f"index.{name}={getattr(spec, name)!r}, expected a positive integer or null"
+        for name in _SPEC_INTS
+        if getattr(spec, name) is not None and not (_is_count(getattr(spec, name)) and getattr(spec, name) > 0)
+    ]
+    recall = spec.calibrated_recall
+    if recall is not None and (isinstance(recall, bool) or not isinstance(recall, int | float)):
+        problems.append(f"index.calibrated_recall={recall!r}, expected a number or null")
+    if spec.dim != dim:
+        problems.append(f"index.dim={spec.dim!r}, but dim={dim}")
+    expected = {IndexType.FLAT: faiss.IndexFlat, IndexType.HNSW: faiss.IndexHNSW, IndexType.IVF_PQ: faiss.IndexRefine}
+    actual = faiss.downcast_index(faiss_index)
+    if not isinstance(actual, expected[spec.type]):
+        problems.append(f"index.type={spec.type.value!r}, but the FAISS file holds a {type(actual).__name__}")
+    if faiss_index.metric_type != faiss.METRIC_INNER_PRODUCT:
+        problems.append("the FAISS index does not use inner-product similarity")
+    return problems
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _is_file_name(value: Any) -> bool:
+    """A plain name of a file inside the index folder (never a path that could point outside it)."""
+    return (
+        isinstance(value, str)
+        and value not in ("", ".", "..")
+        and not any(char in value for char in ("/", "\\", "\x00"))
+    )
+
+
+def _manifest_problems(manifest: Mapping[str, Any]) -> list[str]:
+    """What in a manifest has the wrong type or shape (each problem names the field and its value)."""
+    problems = [
+        f"{key!r} is {type(manifest[key]).__name__}, expected an object"
+        for key in ("model", "index", "counts", "files", "checksums", "splitting")
+        if not isinstance(manifest[key], dict)
+    ]
+    if not isinstance(manifest["sources"], list):
+        problems.append(f"'sources' is {type(manifest['sources']).__name__}, expected a list")
+    if not _is_count(manifest["dim"]) or manifest["dim"] < 1:
+        problems.append(f"dim={manifest['dim']!r}, expected a positive integer")
+    if problems:
+        return problems
+    model, splitting = manifest["model"], manifest["splitting"]
+    counts, files, checksums = manifest["counts"], manifest["files"], manifest["checksums"]
+    if not isinstance(model.get("spec"), str) or not model["spec"]:
+        problems.append(f"model.spec={model.get('spec')!r}, expected the model spec")
+    problems += [
+        f"model.{key}={model[key]!r}, expected a string or null"
+        for key in ("fingerprint", "teacher", "teacher_fingerprint", "source_fingerprint")
+        if model.get(key) is not None and not isinstance(model[key], str)
+    ]
+    problems += [
+        f"splitting.{key}={splitting[key]!r}, expected a positive integer or null"
+        for key in ("max_tokens", "max_chars")
+        if splitting.get(key) is not None and not (_is_count(splitting[key]) and splitting[key] > 0)
+    ]
+    problems += [
+        f"counts.{key}={counts.get(key)!r}, expected an integer ≥ 0"
+        for key in ("documents", "passages", "skipped_blank")
+        if not _is_count(counts.get(key)) and not (key == "skipped_blank" and key not in counts)
+    ]
+    for number, source in enumerate(manifest["sources"]):
+        if not (
+            isinstance(source, dict)
+            and isinstance(source.get("path"), str)
+            and _is_count(source.get("documents"))
+            and _is_count(source.get("passages"))
+        ):
+            problems.append(f"sources[{number}]={source!r}, expected {{'path': ..., 'documents': N, 'passages': N}}")
+    parts = files.get("passages")
+    if not isinstance(parts, list):
+        problems.append(f"files.passages={parts!r}, expected a list of file names")
+        parts = []
+    names = [files.get("index"), *parts, *([files["config"]] if "config" in files else [])]
+    for name in names:
+        if not _is_file_name(name):
+            problems.append(f"file name {name!r} is not the name of a file inside the index folder")
+            continue
+        entry = checksums.get(name)
+        if entry is None and name == files.get("config"):
+            continue  # config.json is informative: checked only when the manifest lists its checksum
+        if not (isinstance(entry, dict) and _is_count(entry.get("bytes")) and isinstance(entry.get("sha256"), str)):
+            problems.append(f"checksums[{name!r}]={entry!r}, expected {{'bytes': SIZE, 'sha256': HEX}}")
+    return problems
 
 
 def _read_checked(
@@ -1056,7 +1217,7 @@ def format_info(info: Mapping[str, Any]) -> str:
             (
                 "source",
                 f"{source['path']}: {source['documents']:,} documents, {source['passages']:,} passages "
-                f"({source['added_at']})",
+                f"({source.get('added_at')})",
             )
         )
     return "\n".join(f"{key:<10} {value}" for key, value in rows)

@@ -40,6 +40,7 @@ import numpy as np
 
 from xlingual import __version__
 from xlingual.config import DataConfig, TrimConfig
+from xlingual.data import text_lines
 from xlingual.errors import ConfigError, DataError, ModelError
 
 logger = logging.getLogger(__name__)
@@ -131,21 +132,10 @@ class TrimResult:
 
 
 def _text_lines(path: Path) -> Iterator[str]:
-    import gzip
-
-    opener = gzip.open if path.name.endswith(".gz") else open
-    with opener(path, "rb") as handle:  # type: ignore[operator]
-        for number, raw in enumerate(handle, start=1):
-            try:
-                line = raw.decode("utf-8-sig" if number == 1 else "utf-8")
-            except UnicodeDecodeError as exc:
-                raise DataError(
-                    f"{path}:{number}: not UTF-8 ({exc.reason}); convert the file to UTF-8 "
-                    "(e.g. iconv -f SHIFT_JIS -t UTF-8 in.txt > out.txt)"
-                ) from None
-            text = line.strip()
-            if text:
-                yield text
+    # The corpus readers' line reading: LF/CRLF/CR, BOMs, gzip by content, a named line and fix for bad bytes.
+    for _, line in text_lines(path):
+        if text := line.strip():
+            yield text
 
 
 def corpus_texts(specs: Sequence[str | os.PathLike[str]], data_config: DataConfig | None = None) -> list[str]:

@@ -1,0 +1,230 @@
+"""Crash-safe publishing shared by the writers: folder swaps, file checksums, full-disk messages.
+
+Every artifact is written under a temporary name and published by a rename, so a reader (or a run after
+a ``kill -9``) sees the complete previous version or the complete new one. A folder that replaces an
+existing one is swapped in with one ``renameat2(RENAME_EXCHANGE)`` on Linux — no moment without a
+folder at the target; elsewhere two renames, the old folder kept under a hidden name until the new one
+is in place.
+
+Checksums are ``{"bytes": n, "sha256": hex}`` per file, keyed by the path relative to the artifact;
+:func:`check_files` compares them with what is on disk and returns one line per problem (path, expected
+and found), which each loader turns into an error saying what to do.
+
+Example::
+
+    checksums = folder_checksums(tmp)        # {"model/model.safetensors": {"bytes": 123, "sha256": "…"}, …}
+    replace_dir(tmp, Path("runs/x/model"))
+    problems = check_files(Path("runs/x/model"), checksums)   # [] when intact
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import errno
+import hashlib
+import os
+import re
+import shutil
+import sys
+import uuid
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+#: errno values that mean "the disk (or the user's quota) is full".
+DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
+_READ_BLOCK = 1 << 20
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+#: How libraries that do not raise ``OSError`` report a full disk: safetensors (Rust's ``StorageFull``),
+#: PyTorch's zip writer (``file write failed``, errno lost) and messages that keep the C library's text.
+_DISK_FULL_TEXTS = ("No space left on device", "StorageFull", "Disk quota exceeded", "file write failed")
+
+
+def is_disk_full(exc: BaseException) -> bool:
+    """Whether ``exc`` reports a full disk or quota: ``OSError`` ENOSPC/EDQUOT, or a library's words for it."""
+    if isinstance(exc, OSError) and exc.errno is not None:
+        return exc.errno in DISK_FULL_ERRNOS
+    return isinstance(exc, Exception) and any(text in str(exc) for text in _DISK_FULL_TEXTS)
+
+
+def disk_full_message(path: str | os.PathLike[str], intact: str, then: str) -> str:
+    """The message for a write to ``path`` that ran out of space: what is intact, and how to go on.
+
+    Example: ``disk_full_message("idx", "the previous index at idx is intact", "run the build again")``.
+    """
+    return f"no space left on device while writing {path}; {intact}. Free some disk space, then {then}"
+
+
+def fsync_dir(path: str | os.PathLike[str]) -> None:
+    """Flush a folder's entries (renames into it) to disk; a no-op where folders cannot be fsynced."""
+    with contextlib.suppress(OSError):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """Hex sha256 of a file's bytes, streamed through one 1 MiB buffer."""
+    digest = hashlib.sha256()
+    buffer = bytearray(_READ_BLOCK)
+    view = memoryview(buffer)
+    with open(path, "rb", buffering=0) as handle:
+        while got := handle.readinto(buffer):
+            digest.update(view[:got])
+    return digest.hexdigest()
+
+
+def file_entry(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """``{"bytes": size, "sha256": hex}`` of one file."""
+    return {"bytes": os.path.getsize(path), "sha256": sha256_file(path)}
+
+
+def folder_checksums(folder: str | os.PathLike[str], *, exclude: Iterable[str] = ()) -> dict[str, dict[str, Any]]:
+    """Checksum entry of every file under ``folder`` (relative POSIX paths, sorted), except ``exclude``."""
+    root = Path(folder)
+    skip = set(exclude)
+    entries: dict[str, dict[str, Any]] = {}
+    for file in sorted(p for p in root.rglob("*") if p.is_file()):
+        rel = file.relative_to(root).as_posix()
+        if rel not in skip:
+            entries[rel] = file_entry(file)
+    return entries
+
+
+def check_files(
+    folder: str | os.PathLike[str], checksums: Mapping[str, Mapping[str, Any]], *, verify: bool = True
+) -> list[str]:
+    """Problems of the files ``checksums`` lists under ``folder``: missing, other size, other sha256.
+
+    Sizes are always compared; contents only with ``verify``. Returns one line per bad file, e.g.
+    ``"idx/a.bin: 10 bytes, expected 12"`` or ``"idx/a.bin: sha256 9f2c…, expected 41d0…"``; ``[]`` if intact.
+    """
+    root = Path(folder)
+    problems: list[str] = []
+    for rel, expected in checksums.items():
+        path = root / rel
+        # A damaged manifest may hold anything here; a bad entry is a problem line, not a crash.
+        expected_bytes = expected.get("bytes") if isinstance(expected, Mapping) else None
+        if not isinstance(expected_bytes, int) or isinstance(expected_bytes, bool) or expected_bytes < 0:
+            entry = _short_repr(expected)
+            problems.append(f"{path}: bad checksum entry {entry}, expected {{'bytes': n, 'sha256': hex}}")
+            continue
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError:
+            problems.append(f"{path} is missing")
+            continue
+        if size != expected_bytes:
+            problems.append(f"{path}: {size:,} bytes, expected {expected_bytes:,}")
+        elif verify and (actual := sha256_file(path)) != expected.get("sha256"):
+            problems.append(f"{path}: sha256 {actual[:16]}…, expected {str(expected.get('sha256'))[:16]}…")
+    return problems
+
+
+def _short_repr(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def temp_sibling(target: str | os.PathLike[str], tag: str) -> Path:
+    """A hidden sibling ``.NAME.TAG-PID-RANDOM`` of ``target``, e.g. ``temp_sibling(Path("idx"), "tmp")``.
+
+    On the target's filesystem (so a rename publishes it), and named so that :func:`sweep_stale` can tell
+    whether the process that made it is still alive.
+    """
+    target = Path(target)
+    return target.with_name(f".{target.name}.{tag}-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
+
+
+def sweep_stale(target: str | os.PathLike[str]) -> list[Path]:
+    """Delete the :func:`temp_sibling` folders and files of ``target`` whose process is gone (killed mid-write).
+
+    Returns what was deleted. Siblings of live processes (a concurrent writer) are left alone, and a previous
+    folder that :func:`replace_dir` had moved aside when it was killed is put back if ``target`` is missing.
+    """
+    target = Path(target)
+    pattern = re.compile(rf"\.{re.escape(target.name)}\.([a-z]+)-(\d+)-[0-9a-f]{{8}}")
+    if not target.parent.is_dir():
+        return []
+    removed = []
+    for entry in target.parent.iterdir():
+        match = pattern.fullmatch(entry.name)
+        if not match or _alive(int(match.group(2))):
+            continue
+        if match.group(1) == "old" and not target.exists():  # killed between the two renames of replace_dir
+            os.replace(entry, target)
+            continue
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)
+        else:
+            entry.unlink(missing_ok=True)
+        removed.append(entry)
+    return removed
+
+
+def _exchange(first: Path, second: Path) -> bool:
+    """Swap two paths atomically (Linux ``renameat2``); False where the system or filesystem cannot."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        renameat2 = ctypes.CDLL(None, use_errno=True).renameat2
+    except (AttributeError, OSError):  # glibc < 2.28 or another libc
+        return False
+    rc = renameat2(_AT_FDCWD, os.fsencode(first), _AT_FDCWD, os.fsencode(second), _RENAME_EXCHANGE)
+    if rc == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
+        return False
+    raise OSError(err, os.strerror(err), str(second))
+
+
+def replace_dir(new: str | os.PathLike[str], target: str | os.PathLike[str]) -> None:
+    """Publish the complete folder ``new`` at ``target``, replacing any folder there, then delete the old one.
+
+    Both must be on one filesystem (``new`` is normally a hidden sibling of ``target``). At every moment
+    ``target`` is the old folder or the new one: swapped in one ``renameat2(RENAME_EXCHANGE)`` on Linux.
+    Without it, the old folder is renamed to ``.NAME.old-…`` first, so a crash between the two renames
+    leaves it there, intact, rather than nowhere (and :func:`sweep_stale` does not delete it while ``target``
+    is missing).
+    """
+    new, target = Path(new), Path(target)
+    if not target.exists():
+        os.replace(new, target)
+    elif _exchange(new, target):
+        shutil.rmtree(new, ignore_errors=True)  # it now holds the previous folder
+    else:
+        old = temp_sibling(target, "old")
+        os.replace(target, old)
+        os.replace(new, target)
+        shutil.rmtree(old, ignore_errors=True)
+    fsync_dir(target.parent)
+
+
+def remove_dir(folder: str | os.PathLike[str]) -> None:
+    """Delete a folder so that it is never seen half-deleted: rename it to a hidden name first."""
+    folder = Path(folder)
+    doomed = temp_sibling(folder, "del")
+    try:
+        os.replace(folder, doomed)
+    except FileNotFoundError:
+        return
+    shutil.rmtree(doomed, ignore_errors=True)
