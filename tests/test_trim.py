@@ -1,3 +1,4 @@
+import errno
 import json
 from pathlib import Path
 
@@ -7,7 +8,7 @@ from click.testing import CliRunner
 
 from xlingual.cli import cli
 from xlingual.config import DistillConfig, TrimConfig
-from xlingual.errors import ConfigError, DataError, ModelError
+from xlingual.errors import ConfigError, DataError, DiskFullError, ModelError
 from xlingual.trim import KEPT_IDS_FILE, TRIM_INFO_FILE, is_japanese_char, trim_vocab
 
 CORPUS = [
@@ -138,6 +139,23 @@ def test_overwrite_replaces_a_trimmed_folder(tiny_unigram_student, tmp_path):
     assert second.vocab_after > first.vocab_after
     assert json.loads((tmp_path / "out" / TRIM_INFO_FILE).read_text())["keep_top"] == 100
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out.tmp")]
+
+
+def test_full_disk_keeps_the_previous_trimmed_folder(tiny_unigram_student, tmp_path, monkeypatch):
+    corpus = _write(tmp_path / "corpus.txt", CORPUS)
+    out = tmp_path / "out"
+    trim_vocab(tiny_unigram_student, [str(corpus)], out)
+    before = {f.relative_to(out): f.read_bytes() for f in out.rglob("*") if f.is_file()}
+
+    def disk_full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(np, "save", disk_full)  # the kept-ids file, written after the weights
+    message = r"no space left on device while writing .*out; the previous folder .* is intact"
+    with pytest.raises(DiskFullError, match=message):
+        trim_vocab(tiny_unigram_student, [str(corpus)], out, TrimConfig(keep_top=100, overwrite=True))
+    assert {f.relative_to(out): f.read_bytes() for f in out.rglob("*") if f.is_file()} == before
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out.")] == []
 
 
 def test_cli_trim(tiny_unigram_student, tiny_models, tmp_path):

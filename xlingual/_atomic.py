@@ -28,9 +28,11 @@ import re
 import shutil
 import sys
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from typing import Any
+
+from xlingual.errors import ConfigError
 
 #: errno values that mean "the disk (or the user's quota) is full".
 DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
@@ -195,6 +197,27 @@ def _exchange(first: Path, second: Path) -> bool:
     if err in (errno.EINVAL, errno.ENOSYS, errno.EOPNOTSUPP):
         return False
     raise OSError(err, os.strerror(err), str(second))
+
+
+def prepare_out(out: Path, overwrite: bool, *, what: str, is_ours: Callable[[Path], bool], ours: str) -> None:
+    """Check that a writer may publish a folder at ``out``: absent, empty, or one of its own with ``overwrite``.
+
+    A non-empty ``out`` needs ``overwrite``, and even then only a folder ``is_ours`` recognises (what this
+    writer made) may be replaced, so a mistyped ``--out`` never deletes someone else's files.
+    ``what`` names the output in messages, ``ours`` describes a folder of this writer.
+    Example: ``prepare_out(Path("small"), True, what="the trimmed model", is_ours=lambda p: (p / "x.json").is_file(),
+    ours="a trimmed model folder (no x.json)")``.
+    """
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise ConfigError(f"--out {out} is a file; pass a folder path for {what}")
+    if not any(out.iterdir()):
+        return
+    if not overwrite:
+        raise ConfigError(f"{out} already exists and is not empty; pass --overwrite to replace it, or another --out")
+    if not is_ours(out):
+        raise ConfigError(f"{out} is not {ours}, so --overwrite will not delete it; pass another --out")
 
 
 def replace_dir(new: str | os.PathLike[str], target: str | os.PathLike[str]) -> None:

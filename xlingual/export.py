@@ -46,7 +46,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from xlingual import __version__
-from xlingual._atomic import disk_full_message, folder_checksums, is_disk_full, replace_dir, sweep_stale, temp_sibling
+from xlingual._atomic import (
+    disk_full_message,
+    folder_checksums,
+    is_disk_full,
+    prepare_out,
+    replace_dir,
+    sweep_stale,
+    temp_sibling,
+)
 from xlingual.config import ExportConfig
 from xlingual.errors import ConfigError, DiskFullError, ModelError, XlingualError
 from xlingual.onnx import EXPORT_MANIFEST, ONNX_FORMAT_VERSION, ONNX_INFO_FILE, ONNX_PREFIX, OnnxEncoder
@@ -522,25 +530,28 @@ def _check_config(config: ExportConfig) -> list[ExportFormat]:
     return list(dict.fromkeys(formats))
 
 
-def _prepare_out(out: Path, overwrite: bool) -> None:
-    if not out.exists():
-        return
-    if not out.is_dir():
-        raise ConfigError(f"--out {out} is a file; pass a folder path for the export")
-    if not any(out.iterdir()):
-        return
-    if not overwrite:
-        raise ConfigError(f"{out} already exists and is not empty; pass --overwrite to replace it, or another --out")
-    marker = out / "config.json"
+def _verify_onnx(
+    folder: Path, info: dict[str, Any], reference: np.ndarray, precision: str, min_cosine: float
+) -> dict[str, Any]:
+    """Write ``info`` into ``folder``, embed the parity sentences with it and compare with ``reference``.
+
+    ``reference``: ``(n, dim)`` float32 PyTorch embeddings of :data:`PARITY_SENTENCES`. Raises
+    :class:`ModelError` (via ``_check_parity``) below ``min_cosine``; otherwise records the parity in the
+    folder's info file and returns it.
+    """
+    _write_json(folder / ONNX_INFO_FILE, info)
+    parity = _parity(reference, OnnxEncoder(folder), PARITY_SENTENCES)
+    _check_parity(precision, parity, min_cosine, PARITY_SENTENCES)
+    info["parity"] = parity
+    _write_json(folder / ONNX_INFO_FILE, info)
+    return parity
+
+
+def _is_export(folder: Path) -> bool:
     try:
-        is_export = EXPORT_MARKER in json.loads(marker.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError):
-        is_export = False
-    if not is_export:
-        raise ConfigError(
-            f"{out} is not an xlingual export folder (no config.json from `xlingual export`), so --overwrite will "
-            "not delete it; pass another --out"
-        )
+        return EXPORT_MARKER in json.loads((folder / "config.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError, TypeError):
+        return False
 
 
 def export_model(spec: str, out: str | os.PathLike[str], config: ExportConfig | None = None) -> ExportResult:
@@ -559,7 +570,13 @@ def export_model(spec: str, out: str | os.PathLike[str], config: ExportConfig | 
     out_dir = Path(out).expanduser()
     if spec.startswith(ONNX_PREFIX):
         raise ConfigError(f"{spec} is already an ONNX export; export the PyTorch model it came from")
-    _prepare_out(out_dir, config.overwrite)
+    prepare_out(
+        out_dir,
+        config.overwrite,
+        what="the export",
+        is_ours=_is_export,
+        ours="an xlingual export folder (no config.json from `xlingual export`)",
+    )
     started = time.perf_counter()
     model_dir = resolve_model_path(spec)
     model = load_model(spec, device="cpu")
@@ -602,11 +619,7 @@ def export_model(spec: str, out: str | os.PathLike[str], config: ExportConfig | 
             info = _onnx_info(model, input_names, "float32", source, config.opset)
             if distill:
                 shutil.copy2(model_dir / DISTILL_META, onnx_dir / DISTILL_META)  # type: ignore[operator]
-            _write_json(onnx_dir / ONNX_INFO_FILE, info)
-            parity = _parity(reference, OnnxEncoder(onnx_dir), PARITY_SENTENCES)
-            _check_parity("float32", parity, config.parity_min_cosine, PARITY_SENTENCES)
-            info["parity"] = parity
-            _write_json(onnx_dir / ONNX_INFO_FILE, info)
+            parity = _verify_onnx(onnx_dir, info, reference, "float32", config.parity_min_cosine)
             result.folders["onnx"] = out_dir / "onnx"
             result.parity["onnx"] = parity
             if config.quantize == "int8":
@@ -615,11 +628,7 @@ def export_model(spec: str, out: str | os.PathLike[str], config: ExportConfig | 
                 quantization = _quantize_int8(onnx_dir, int8_dir, config)
                 int8_info = {**info, "precision": "int8", "quantization": quantization}
                 int8_info.pop("parity", None)
-                _write_json(int8_dir / ONNX_INFO_FILE, int8_info)
-                int8_parity = _parity(reference, OnnxEncoder(int8_dir), PARITY_SENTENCES)
-                _check_parity("int8", int8_parity, config.int8_min_cosine, PARITY_SENTENCES)
-                int8_info["parity"] = int8_parity
-                _write_json(int8_dir / ONNX_INFO_FILE, int8_info)
+                int8_parity = _verify_onnx(int8_dir, int8_info, reference, "int8", config.int8_min_cosine)
                 result.folders["onnx-int8"] = out_dir / "onnx-int8"
                 result.parity["onnx-int8"] = int8_parity
         result.seconds = time.perf_counter() - started

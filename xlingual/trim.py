@@ -30,7 +30,6 @@ import logging
 import os
 import shutil
 import time
-import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -39,9 +38,10 @@ from typing import Any
 import numpy as np
 
 from xlingual import __version__
+from xlingual._atomic import disk_full_message, is_disk_full, prepare_out, replace_dir, sweep_stale, temp_sibling
 from xlingual.config import DataConfig, TrimConfig
 from xlingual.data import text_lines
-from xlingual.errors import ConfigError, DataError, ModelError
+from xlingual.errors import ConfigError, DataError, DiskFullError, ModelError, XlingualError
 
 logger = logging.getLogger(__name__)
 
@@ -304,22 +304,6 @@ def _remap_config(config: dict[str, Any], kept: np.ndarray) -> dict[str, Any]:
     return out
 
 
-def _prepare_out(out: Path, overwrite: bool) -> None:
-    if not out.exists():
-        return
-    if not out.is_dir():
-        raise ConfigError(f"--out {out} is a file; pass a folder path for the trimmed model")
-    if not any(out.iterdir()):
-        return
-    if not overwrite:
-        raise ConfigError(f"{out} already exists and is not empty; pass --overwrite to replace it, or another --out")
-    if not (out / TRIM_INFO_FILE).is_file():
-        raise ConfigError(
-            f"{out} is not a trimmed model folder (no {TRIM_INFO_FILE}), so --overwrite will not delete it; "
-            "pass another --out"
-        )
-
-
 def _min_cosine(before: np.ndarray, after: np.ndarray) -> float:
     num = np.sum(before * after, axis=1)
     den = np.linalg.norm(before, axis=1) * np.linalg.norm(after, axis=1)
@@ -369,7 +353,13 @@ def trim_vocab(
         raise ConfigError(f"--keep-top {config.keep_top}: pass a number ≥ 0 (0 keeps no extra pieces)")
     started = time.perf_counter()
     out_dir = Path(out)
-    _prepare_out(out_dir, config.overwrite)
+    prepare_out(
+        out_dir,
+        config.overwrite,
+        what="the trimmed model",
+        is_ours=lambda folder: (folder / TRIM_INFO_FILE).is_file(),
+        ours=f"a trimmed model folder (no {TRIM_INFO_FILE})",
+    )
     source = resolve_model_path(model)
     if source is None:
         raise ModelError(
@@ -408,7 +398,8 @@ def trim_vocab(
     params_after = sum(int(t.numel()) for t in weights.values())
 
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out_dir.parent / f".{out_dir.name}.tmp-{uuid.uuid4().hex[:8]}"
+    sweep_stale(out_dir)  # temporary folders of trims that were killed
+    tmp = temp_sibling(out_dir, "tmp")
     try:
         shutil.copytree(source, tmp, ignore=shutil.ignore_patterns(".*", "xlingual_builtin.json"))
         tmp_tf = tmp / tf_dir.relative_to(source)
@@ -458,9 +449,13 @@ def trim_vocab(
             **{k: v for k, v in result.as_dict().items() if k not in ("out_dir", "source", "seconds")},
         }
         (tmp / TRIM_INFO_FILE).write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        if out_dir.exists():
-            shutil.rmtree(out_dir)
-        os.replace(tmp, out_dir)
+        replace_dir(tmp, out_dir)  # one swap: a previous trimmed model stays whole until the new one is complete
+    except Exception as exc:
+        if isinstance(exc, XlingualError) or not is_disk_full(exc):
+            raise
+        intact = f"the previous folder {out_dir} is intact" if out_dir.exists() else f"{out_dir} was not written"
+        message = disk_full_message(out_dir, intact, "run the same xlingual trim again")
+        raise DiskFullError(f"{message} ({exc})") from exc
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)
