@@ -50,7 +50,7 @@ import logging
 import math
 import os
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from enum import StrEnum
 from pathlib import Path
@@ -491,6 +491,18 @@ def _columns_problem(where: str, n_cols: int, layout: str) -> DataError:
     return DataError(f"{where}: {n_cols} column{'s' if n_cols != 1 else ''}, expected {expected} ({layout}); {fix}")
 
 
+def _tsv_rows(file: Path, layout: str) -> Iterator[tuple[int, list[str]]]:
+    """``(line number, fields)`` of each non-blank line of ``file``, which must have ``layout``'s column count."""
+    expected = layout.count("<TAB>") + 1
+    for line_no, line in text_lines(file):
+        if not line.strip():
+            continue
+        cols = line.split("\t")
+        if len(cols) != expected:
+            raise _columns_problem(f"{file}:{line_no}", len(cols), layout)
+        yield line_no, cols
+
+
 def read_sts(path: str | os.PathLike[str]) -> StsData:
     """Read ``sentence1<TAB>sentence2<TAB>score`` lines (UTF-8, gzip allowed); a header row is skipped.
 
@@ -501,12 +513,7 @@ def read_sts(path: str | os.PathLike[str]) -> StsData:
     second: list[str] = []
     scores: list[float] = []
     header_allowed = True
-    for line_no, line in text_lines(file):
-        if not line.strip():
-            continue
-        cols = line.split("\t")
-        if len(cols) != 3:
-            raise _columns_problem(f"{file}:{line_no}", len(cols), "sentence1<TAB>sentence2<TAB>score")
+    for line_no, cols in _tsv_rows(file, "sentence1<TAB>sentence2<TAB>score"):
         try:
             score = float(cols[2])
         except ValueError:
@@ -1014,12 +1021,7 @@ def read_gold(path: str | os.PathLike[str]) -> list[tuple[str, str]]:
     """
     file = Path(path)
     pairs: list[tuple[str, str]] = []
-    for line_no, line in text_lines(file):
-        if not line.strip():
-            continue
-        cols = line.split("\t")
-        if len(cols) != 2:
-            raise _columns_problem(f"{file}:{line_no}", len(cols), "src<TAB>tgt")
+    for _, cols in _tsv_rows(file, "src<TAB>tgt"):
         pairs.append((cols[0].strip(), cols[1].strip()))
     if not pairs:
         raise DataError(f"{file}: no gold pairs; write one src<TAB>tgt pair per line.")
