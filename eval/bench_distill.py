@@ -4,7 +4,7 @@
     ``Dataset.map`` (``teacher.encode`` of the English side), ``losses.MSELoss(student)``,
     ``SentenceTransformerTrainer`` with lr 2e-5, 10% warm-up, one epoch, max_seq_length 128; every
     English and every Japanese sentence is a training row labelled with the teacher's English vector.
-(b) ``xlingual``: ``xlingual.distill.distill(DistillConfig(...))`` with its defaults (closed-form
+(b) ``xlingual``: ``xlingual.distillation.run.distill(DistillConfig(...))`` with its defaults (closed-form
     Procrustes head, its own lr), no dev set, a cold teacher-embedding cache.
 
 Both see the same pairs and the same number of sentences per optimiser step: the recipe's batch of
@@ -24,7 +24,7 @@ against the teacher's English vectors) and prints one Markdown table.
 ``DistillConfig`` fields changed (values are JSON: ``true``, ``8``, ``1e-4``, or plain strings).
 
 Data: ``--data DIR`` (default ``$XLINGUAL_BENCH_DATA`` or ``../shared/data/small_parallel_enja``) holds
-``train``/``test`` ``.en``/``.ja`` aligned files, detokenised with ``xlingual.data``; training pairs
+``train``/``test`` ``.en``/``.ja`` aligned files, detokenised with ``xlingual.data.readers``; training pairs
 sharing a sentence with the test set are dropped before the first ``--pairs`` are taken.
 """
 
@@ -166,11 +166,11 @@ def run_st(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def run_xlingual(args: argparse.Namespace) -> dict[str, Any]:
-    """``xlingual.distill`` with its defaults; returns timings and where the model went."""
+    """``xlingual.distillation.run`` with its defaults; returns timings and where the model went."""
     started = time.perf_counter()
     threads = _set_threads(args.threads)
     from xlingual.config import DistillConfig
-    from xlingual.distill import distill
+    from xlingual.distillation.run import distill
 
     overrides: dict[str, Any] = {} if args.lr_ours is None else {"lr": args.lr_ours}
     overrides.update(json.loads(args.variant_json or "{}"))
@@ -223,7 +223,7 @@ def child_main(args: argparse.Namespace) -> None:
 def prepare_data(data_dir: Path, n: int, out: Path) -> tuple[str, dict[str, int]]:
     """Write the first ``n`` detokenised, cleaned training pairs (none sharing a test sentence) to ``out``."""
     from xlingual.config import DataConfig
-    from xlingual.data import load_pairs
+    from xlingual.data.readers import load_pairs
 
     config = DataConfig(detokenize=True, exclude=[str(data_dir / "test")])
     corpus, stats = load_pairs([str(data_dir / "train")], config)
@@ -290,7 +290,7 @@ def evaluate_models(models: dict[str, str], test_prefix: str, teacher: str, out:
 
     data_config = DataConfig(detokenize=True)
     try:
-        from xlingual.evaluate import evaluate
+        from xlingual.evaluation.evaluator import evaluate
     except ImportError:
         evaluate = None
     if evaluate is not None:
@@ -300,9 +300,9 @@ def evaluate_models(models: dict[str, str], test_prefix: str, teacher: str, out:
 
     import numpy as np
 
-    from xlingual.data import read_corpus
-    from xlingual.index import knn
-    from xlingual.models import encode, load_model
+    from xlingual.data.readers import read_corpus
+    from xlingual.models.specs import encode, load_model
+    from xlingual.search.faiss_ops import knn
 
     def top1(queries: np.ndarray, database: np.ndarray) -> float:
         return float(np.mean(knn(queries, database, 1)[1][:, 0] == np.arange(len(queries))))
@@ -368,7 +368,7 @@ def parent_main(args: argparse.Namespace) -> None:
     if steps < 1:
         raise SystemExit(f"--pairs {args.pairs}: fewer than one step of {pairs_per_step} pairs")
 
-    from xlingual.models import resolve_model_path
+    from xlingual.models.specs import resolve_model_path
 
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="bench_distill-"))
     out.mkdir(parents=True, exist_ok=True)

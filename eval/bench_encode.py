@@ -9,7 +9,7 @@ keeps an export). Speed: the same sentences (English and Japanese halves of the 
 ``--sentences``), the same batch size, each engine timed ``--rounds`` times in turn; the best round is
 reported (other processes on the machine only ever slow a round down) with the median beside it.
 ONNX rows also show the share of time spent in the tokenizer. Accuracy: translation retrieval on the
-pairs (``xlingual.evaluate``: en→ja, ja→en top-1, exact search), every engine on every pair.
+pairs (``xlingual.evaluation.evaluator``: en→ja, ja→en top-1, exact search), every engine on every pair.
 Target (issue 6): int8 ≥ 2.5× sentence-transformers with ≤ 1 point of mean accuracy lost.
 """
 
@@ -25,9 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from xlingual.config import DEFAULT_STUDENT, DataConfig, EvalConfig, ExportConfig
-from xlingual.data import read_corpus
-from xlingual.evaluate import evaluate
-from xlingual.onnx import OnnxEncoder
+from xlingual.data.readers import read_corpus
+from xlingual.evaluation.evaluator import evaluate
+from xlingual.models.onnx_encoder import OnnxEncoder
 
 BENCH_DATA = Path(os.environ.get("XLINGUAL_BENCH_DATA", "../shared/data/small_parallel_enja"))
 
@@ -40,7 +40,7 @@ def default_pairs() -> tuple[str, bool]:
 
 
 def ensure_export(model: str, export_dir: Path | None) -> Path:
-    from xlingual.export import export_model
+    from xlingual.export.model_export import export_model
 
     if export_dir is not None and (export_dir / "onnx-int8" / "model.onnx").is_file():
         print(f"reusing the export in {export_dir}")
@@ -88,7 +88,7 @@ def main() -> None:
     import torch
     from sentence_transformers import SentenceTransformer
 
-    from xlingual.models import resolve_model_path
+    from xlingual.models.specs import resolve_model_path
 
     pairs, detokenize = (args.pairs, args.detokenize) if args.pairs else default_pairs()
     corpus = read_corpus(pairs, DataConfig(detokenize=detokenize))

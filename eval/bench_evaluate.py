@@ -22,8 +22,8 @@ import numpy as np
 
 
 def run_one(n: int, dim: int, noise: float, threads: int | None) -> dict[str, float | int]:
-    from xlingual import index
-    from xlingual.evaluate import retrieval_metrics
+    from xlingual.evaluation.evaluator import retrieval_metrics
+    from xlingual.search import faiss_ops as index
 
     used = index.set_num_threads(threads)
     rng = np.random.default_rng(0)

@@ -1,7 +1,7 @@
 """Search index speed and accuracy: build time, memory, queries per second and recall@10 per index type.
 
 For each corpus size (default 100k and 1M vectors of dimension 384) and each index type (flat, hnsw,
-ivf-pq) the index is built exactly as `xlingual index build` builds it (`xlingual.index.choose_index`,
+ivf-pq) the index is built exactly as `xlingual index build` builds it (`xlingual.search.faiss_ops.choose_index`,
 `build_calibrated`: recall@10 ≥ 0.95 on held-out vectors), then 1,000 fresh queries (not in
 the index) are searched: all at once (throughput, "QPS") and one by one (latency, as a server sees
 them). Recall@10 is measured against exact search on the same queries, ties tolerated.
@@ -103,7 +103,7 @@ def load_data(data: str, n: int, n_queries: int, dim: int) -> tuple[np.ndarray, 
 
 
 def params_text(spec: object) -> str:
-    from xlingual.index import IndexSpec, IndexType
+    from xlingual.search.faiss_ops import IndexSpec, IndexType
 
     assert isinstance(spec, IndexSpec)
     if spec.type is IndexType.HNSW:
@@ -117,7 +117,7 @@ def measure(
     built: Any, queries: np.ndarray, exact_scores: np.ndarray, params: object, args: argparse.Namespace
 ) -> dict:
     """QPS of one batch call, median latency of single-query calls, recall@k against exact search."""
-    from xlingual import index as faiss_ops
+    from xlingual.search import faiss_ops
 
     faiss_ops.search(built, queries[:10], args.k, params=params)  # warm-up
     started = time.perf_counter()
@@ -139,8 +139,8 @@ def sweep(built: Any, spec: Any, queries: np.ndarray, exact_scores: np.ndarray, 
     """The cheapest knob setting (same order as `calibrate`) whose recall on *these* queries reaches the target."""
     from dataclasses import replace
 
-    from xlingual import index as faiss_ops
-    from xlingual.index import IndexType
+    from xlingual.search import faiss_ops
+    from xlingual.search.faiss_ops import IndexType
 
     if spec.type is IndexType.HNSW:
         candidates = [replace(spec, ef_search=ef) for ef in faiss_ops.EF_SEARCH_GRID]
@@ -158,8 +158,8 @@ def sweep(built: Any, spec: Any, queries: np.ndarray, exact_scores: np.ndarray, 
 def run_one(args: argparse.Namespace, n: int, kind: str) -> list[dict[str, object]]:
     import faiss
 
-    from xlingual import index as faiss_ops
     from xlingual.config import IndexConfig
+    from xlingual.search import faiss_ops
 
     threads = faiss_ops.set_num_threads(args.threads)
     database, queries = load_data(args.data, n, args.queries, args.dim)

@@ -55,7 +55,7 @@ import httpx
 import numpy as np
 
 from xlingual.config import IndexConfig, ServeConfig
-from xlingual.data import read_corpus
+from xlingual.data.readers import read_corpus
 
 HASH_SPEC = "hash"
 #: Invalid requests: (kind, expected status). Bodies are made in `invalid_request`.
@@ -85,7 +85,7 @@ class HashEncoder:
 
 
 def build_index(model: str, folder: Path) -> Path:
-    from xlingual.search import Index
+    from xlingual.search.index import Index
 
     pairs = read_corpus("builtin:train")
     docs = [{"id": f"en-{i}", "text": text, "lang": "en"} for i, text in enumerate(pairs.en)]
@@ -102,8 +102,8 @@ def serve_hash_index(index_path: str, port: int) -> None:
     """The child process for ``--model hash``: what `xlingual serve` does, with the hashing encoder."""
     import uvicorn
 
-    from xlingual.search import Index
-    from xlingual.serve import create_app
+    from xlingual.search.index import Index
+    from xlingual.search.serve import create_app
 
     logging.basicConfig(level=logging.INFO, format="%(message)s", stream=sys.stderr)
     index = Index.load(index_path, encoder=HashEncoder())
@@ -132,7 +132,7 @@ class Server:
     """The server process: started on a free loopback port, watched for memory, stopped with Ctrl-C."""
 
     def __init__(self, index_path: Path, log_path: Path, startup_timeout: float) -> None:
-        from xlingual.search import read_manifest
+        from xlingual.search.index import read_manifest
 
         self.port = free_port()  # another process grabbing it before the server binds it fails the run
         self.base_url = f"http://127.0.0.1:{self.port}"

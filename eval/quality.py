@@ -5,7 +5,7 @@ Usage:
     python eval/quality.py --pairs builtin:dev --run runs/demo --json
 
 Every model is evaluated on the same pairs with the teacher as reference (cross-model columns), through
-``xlingual.evaluate`` (exact FAISS retrieval; cached embeddings are reused).
+``xlingual.evaluation.evaluator`` (exact FAISS retrieval; cached embeddings are reused).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import platform
 from pathlib import Path
 
 from xlingual.config import DEFAULT_STUDENT, DEFAULT_TEACHER, DataConfig, EvalConfig
-from xlingual.evaluate import evaluate
+from xlingual.evaluation.evaluator import evaluate
 
 
 def main() -> None:

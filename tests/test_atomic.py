@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
-from xlingual import _atomic
-from xlingual._atomic import (
+from xlingual import _io as _atomic
+from xlingual._io import (
     check_files,
     folder_checksums,
     is_disk_full,

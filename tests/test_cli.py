@@ -74,8 +74,8 @@ def test_bad_distill_options_exit_1(args, tmp_path):
 
 @pytest.fixture()
 def fake_models(monkeypatch):
-    import xlingual.models as models
-    from tests.test_evaluate import FakeEncoder
+    import xlingual.models.specs as models
+    from tests.fakes import FakeEncoder
 
     monkeypatch.setattr(models, "load_model", lambda spec, device=None: FakeEncoder(32 if spec == "small" else 64))
 

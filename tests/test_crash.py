@@ -37,17 +37,17 @@ from typing import Any
 import numpy as np
 import pytest
 
+from tests.fakes import HashEncoder
 from tests.test_distill import PAIRS, _weights
 from tests.test_distill import _config as distill_config
-from tests.test_embed import HashEncoder
-from xlingual import distill as distill_lib
-from xlingual import embed as embed_lib
-from xlingual import export as export_lib
-from xlingual import search as search_lib
 from xlingual.config import EmbedConfig, ExportConfig, IndexConfig
-from xlingual.embed import embed_file, ids_path, meta_path, progress_path, read_embeddings
+from xlingual.distillation import run as distill_lib
 from xlingual.errors import DataError, DiskFullError
-from xlingual.search import Index
+from xlingual.export import embeddings as embed_lib
+from xlingual.export import model_export as export_lib
+from xlingual.export.embeddings import embed_file, ids_path, meta_path, progress_path, read_embeddings
+from xlingual.search import index as search_lib
+from xlingual.search.index import Index
 
 slow = pytest.mark.slow
 #: Seeds of the kill moments. Seed 1 (a kill during the commit) runs always, the others with the slow tests.
@@ -65,7 +65,7 @@ def one_thread():
     # Two cores shared with the subprocesses under test: spinning OpenMP threads would slow everything down.
     import torch
 
-    from xlingual import index as faiss_ops
+    from xlingual.search import faiss_ops
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -327,7 +327,7 @@ def _hits(index: Index) -> list[list[tuple[str, int, float]]]:
 
 @pytest.fixture(scope="module")
 def index_case(tmp_path_factory, onnx_spec):
-    from xlingual.models import load_model
+    from xlingual.models.specs import load_model
 
     root = tmp_path_factory.mktemp("index-crash")
     env = _env(root / "home")
@@ -583,7 +583,7 @@ def test_full_disk_while_writing_a_parquet_part(tmp_path, text_file, monkeypatch
 
 @pytest.fixture(scope="module")
 def onnx_encoder(onnx_spec):
-    from xlingual.models import load_model
+    from xlingual.models.specs import load_model
 
     return load_model(onnx_spec)
 
@@ -721,7 +721,7 @@ def test_full_disk_while_saving_the_final_model(distill_reference, tiny_models, 
 
 @pytest.mark.parametrize("target", ["config.json", "manifest.json"])
 def test_full_disk_while_exporting(tiny_models, tmp_path, monkeypatch, target):
-    from xlingual.models import load_model
+    from xlingual.models.specs import load_model
 
     out = tmp_path / "exported"
     export_lib.export_model(tiny_models["student"], out, ExportConfig(formats=["st"]))

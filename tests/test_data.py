@@ -1,4 +1,4 @@
-"""Tests for xlingual.data: readers, normalisation, validation, cleaning, splits, inspection."""
+"""Tests for xlingual.data.readers: readers, normalisation, validation, cleaning, splits, inspection."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from xlingual.config import DataConfig
-from xlingual.data import (
+from xlingual.data.readers import (
     ACCEPTED_FORMATS,
     CleanStats,
     ParallelCorpus,

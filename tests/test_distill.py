@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from xlingual import distill as distill_lib
 from xlingual.cli import cli
 from xlingual.config import DistillConfig
+from xlingual.distillation import run as distill_lib
 from xlingual.errors import ConfigError, XlingualError
 
 PAIRS = [
@@ -116,7 +116,7 @@ def test_procrustes_head_is_recorded(tiny_models, corpus, tmp_path, isolated_hom
 
 
 def test_inserted_head_maps_the_student_onto_the_teacher(tiny_models):
-    from xlingual.models import encode, load_model
+    from xlingual.models.specs import encode, load_model
 
     student, teacher = load_model(tiny_models["student"]), load_model(tiny_models["teacher"])
     texts = [en for en, _ in PAIRS] + [ja for _, ja in PAIRS]
@@ -133,7 +133,7 @@ def test_inserted_head_maps_the_student_onto_the_teacher(tiny_models):
 
 
 def test_teacher_runs_once_per_corpus(tiny_models, corpus, tmp_path, isolated_home, monkeypatch):
-    from xlingual import models
+    from xlingual.models import specs as models
 
     calls = []
     original = models.encode
@@ -281,7 +281,7 @@ def test_torchrun_two_processes_gloo(tiny_models, corpus, tmp_path, isolated_hom
 def test_dev_overlap_is_warned_with_counts(tiny_models, corpus, tmp_path, isolated_home, caplog):
     import logging
 
-    with caplog.at_level(logging.WARNING, logger="xlingual.distill"):
+    with caplog.at_level(logging.WARNING, logger="xlingual.distillation.run"):
         distill_lib.distill(_config(tiny_models, corpus, tmp_path / "run", max_steps=1, init="none"))
     assert "the dev set overlaps the training data: 2 training pairs" in caplog.text
 
@@ -292,7 +292,7 @@ def test_exclude_drops_pairs_sharing_a_sentence_with_test_data(tiny_models, corp
     test = tmp_path / "test.tsv"
     test.write_text(f"{PAIRS[0][0]}\tまったく別の文です。\n", encoding="utf-8")  # shares only the English side
     config = _config(tiny_models, corpus, tmp_path / "run", max_steps=1, init="none", exclude=[str(test)])
-    with caplog.at_level(logging.WARNING, logger="xlingual.distill"):
+    with caplog.at_level(logging.WARNING, logger="xlingual.distillation.run"):
         distill_lib.distill(config)
     assert "3 training pairs shared a sentence with" in caplog.text and str(test) in caplog.text
     saved = json.loads((tmp_path / "run" / "config.json").read_text())
@@ -328,7 +328,7 @@ def test_distillation_loss_hand_computed():
 
     import torch
 
-    from xlingual.distill import distillation_loss
+    from xlingual.distillation.run import distillation_loss
 
     teacher = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
     student_en = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
@@ -355,7 +355,7 @@ def test_damaged_checkpoint_falls_back_to_the_previous_one(tiny_models, corpus, 
     data[len(data) // 2] ^= 0x01
     (newest / "optim.pt").write_bytes(bytes(data))
 
-    with caplog.at_level("WARNING", logger="xlingual.distill"):
+    with caplog.at_level("WARNING", logger="xlingual.distillation.run"):
         resumed = distill_lib.distill(_config(tiny_models, corpus, run, resume=True))
     assert f"checkpoint {newest} does not match its manifest ({newest / 'optim.pt'}: sha256" in caplog.text
     assert "expected" in caplog.text and f"resumes from {older.name} instead" in caplog.text
@@ -373,7 +373,7 @@ def test_damaged_checkpoint_falls_back_to_the_previous_one(tiny_models, corpus, 
 
 @pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="a CUDA device is visible")
 def test_device_cuda_without_a_gpu_says_use_cpu():
-    from xlingual.distill import _resolve_device
+    from xlingual.distillation.run import _resolve_device
 
     with pytest.raises(ConfigError, match=r"no CUDA device is visible.*--device cpu"):
         _resolve_device("cuda")

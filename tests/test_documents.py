@@ -1,4 +1,4 @@
-"""Document readers and Japanese passage splitting (xlingual.documents)."""
+"""Document readers and Japanese passage splitting (xlingual.data.documents)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from xlingual.documents import (
+from xlingual.data.documents import (
     CorpusFormat,
     ReadStats,
     detect_format,
@@ -96,7 +96,7 @@ def test_token_budget_uses_the_counter():
 def test_real_tokenizer_counter_limits_tokens():
     from transformers import AutoTokenizer
 
-    from xlingual.models import minilm_dir
+    from xlingual.models.specs import minilm_dir
 
     class Model:
         tokenizer = AutoTokenizer.from_pretrained(str(minilm_dir()))
@@ -111,7 +111,7 @@ def test_real_tokenizer_counter_limits_tokens():
 
 
 def test_to_passages_points_back_to_documents():
-    from xlingual.documents import Document
+    from xlingual.data.documents import Document
 
     docs = [Document("a", "一文目。二文目。", {"src": "x"}), Document("b", "短い。")]
     parts = list(to_passages(docs, max_chars=5))

@@ -1,7 +1,6 @@
 """Embeddings files: every format × dtype round trip, metadata, streaming memory, resume after a crash or kill -9."""
 
 import gzip
-import hashlib
 import json
 import os
 import signal
@@ -14,9 +13,11 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from tests.fakes import DIM, FastEncoder, HashEncoder
 from xlingual.cli import cli
 from xlingual.config import EmbedConfig
-from xlingual.embed import (
+from xlingual.errors import ConfigError, DataError
+from xlingual.export.embeddings import (
     Int8Calibration,
     binarize,
     embed_file,
@@ -27,45 +28,6 @@ from xlingual.embed import (
     to_float32,
     unpack_binary,
 )
-from xlingual.errors import ConfigError, DataError
-
-DIM = 20  # not a multiple of 8: binary vectors end in padding bits
-
-
-class HashEncoder:
-    """Deterministic stand-in for a model: each text's vector is seeded by its hash. Counts its calls."""
-
-    spec = "hash-encoder"
-    fingerprint = "hash-v1"
-    default_prompt_name = None
-
-    def __init__(self, dim=DIM, fail_on_call=None):
-        self.dim, self.calls, self.fail_on_call, self.rows = dim, 0, fail_on_call, 0
-        self.prompts = {"passage": "passage: "}
-
-    def get_embedding_dimension(self):
-        return self.dim
-
-    def encode(self, texts, batch_size=32, prompt_name=None, **_):
-        self.calls += 1
-        if self.fail_on_call is not None and self.calls == self.fail_on_call:
-            raise KeyboardInterrupt  # what Ctrl-C does mid-run
-        self.rows += len(texts)
-        prefix = self.prompts.get(prompt_name, "") if prompt_name else ""
-        out = np.empty((len(texts), self.dim), dtype=np.float32)
-        for i, text in enumerate(texts):
-            seed = int.from_bytes(hashlib.sha256((prefix + text).encode()).digest()[:8], "little")
-            out[i] = np.random.default_rng(seed).standard_normal(self.dim) * 3
-        return out
-
-
-class FastEncoder(HashEncoder):
-    """Random vectors per call (not per text): cheap enough for 20,000 rows."""
-
-    def encode(self, texts, batch_size=32, prompt_name=None, **_):
-        self.calls += 1
-        self.rows += len(texts)
-        return np.random.default_rng(self.calls).standard_normal((len(texts), self.dim), dtype=np.float32)
 
 
 def expected(texts, normalize=True):

@@ -3,42 +3,17 @@
 from __future__ import annotations
 
 import json
-import zlib
 from dataclasses import dataclass
 
 import numpy as np
 import pytest
 
-from xlingual import evaluate as ev
+from tests.fakes import FakeEncoder
 from xlingual.config import EvalConfig, MineConfig
 from xlingual.errors import ConfigError, DataError
+from xlingual.evaluation import evaluator as ev
 
 # --------------------------------------------------------------------------- helpers
-
-
-class FakeEncoder:
-    """Deterministic encoder: character trigrams hashed (crc32) into ``dim`` buckets, L2-normalised.
-
-    Strings sharing most trigrams get a high cosine. Counts calls and sentences, like a real model's
-    ``encode`` it accepts the sentence-transformers keywords.
-    """
-
-    def __init__(self, dim: int = 64) -> None:
-        self.dim = dim
-        self.calls: list[list[str]] = []
-
-    def get_sentence_embedding_dimension(self) -> int:
-        return self.dim
-
-    def encode(self, sentences, batch_size=32, show_progress_bar=False, convert_to_numpy=True, **kwargs):
-        self.calls.append(list(sentences))
-        out = np.zeros((len(sentences), self.dim), dtype=np.float32)
-        for row, text in enumerate(sentences):
-            padded = f"  {text.lower()}  "
-            for start in range(len(padded) - 2):
-                gram = padded[start : start + 3].encode("utf-8")
-                out[row, zlib.crc32(gram) % self.dim] += 1.0
-        return out / np.linalg.norm(out, axis=1, keepdims=True)
 
 
 @dataclass
@@ -140,7 +115,7 @@ def test_hand_computed_ranks_and_margins():
 def test_ranks_equal_brute_force(noise, caplog):
     # noise 1.5: most partners fall outside the top 16, so the exact blockwise count is exercised.
     en, ja = noisy_pairs(seed=5, n=400, dim=16, noise=noise)
-    with caplog.at_level("DEBUG", logger="xlingual.evaluate"):
+    with caplog.at_level("DEBUG", logger="xlingual.evaluation.evaluator"):
         en2ja, ja2en = ev.retrieval_directions(en, ja, config=EvalConfig(block_size=37))
     if noise > 1:
         assert "exact rank count" in caplog.text
@@ -154,7 +129,7 @@ def test_margin_is_exact_with_few_candidates(candidates, caplog):
     # With one or two candidates the bound often fails, forcing the exhaustive rescoring path.
     en, ja = noisy_pairs(seed=6, n=300, dim=8, noise=0.8)
     config = EvalConfig(margin_candidates=candidates, block_size=50)
-    with caplog.at_level("INFO", logger="xlingual.evaluate"):
+    with caplog.at_level("INFO", logger="xlingual.evaluation.evaluator"):
         en2ja, ja2en = ev.retrieval_directions(en, ja, config=config)
     if candidates < 16:
         assert "rescored against every candidate" in caplog.text
@@ -468,7 +443,7 @@ def test_evaluate_with_sts_and_out_dir(tmp_path):
 
 
 def test_evaluate_reads_a_pairs_file(tmp_path):
-    pytest.importorskip("xlingual.data")
+    pytest.importorskip("xlingual.data.readers")
     pairs = tmp_path / "pairs.tsv"
     pairs.write_text(
         "The cat sleeps.\t猫が寝ている。\nI like trains.\t電車が好きです。\nIt rains.\t雨が降っている。\n",
@@ -490,9 +465,9 @@ def test_nan_becomes_null_in_json():
 @pytest.mark.slow
 def test_real_teacher_on_fifty_pairs():
     try:
-        from xlingual.models import load_model
-    except ImportError as exc:  # pragma: no cover - until xlingual.models lands
-        pytest.skip(f"xlingual.models cannot be imported yet: {exc}")
+        from xlingual.models.specs import load_model
+    except ImportError as exc:  # pragma: no cover - until xlingual.models.specs lands
+        pytest.skip(f"xlingual.models.specs cannot be imported yet: {exc}")
     animals = ["cat", "dog", "horse", "bird", "fish", "rabbit", "mouse", "sheep", "goat", "duck"]
     places = ["garden", "kitchen", "river", "forest", "station"]
     en = [f"The {a} is sleeping in the {p}." for a in animals for p in places]
@@ -507,9 +482,9 @@ def test_real_teacher_on_fifty_pairs():
 
 
 def test_cached_embeddings_skip_loading_the_model(tiny_models, isolated_home, monkeypatch):
-    import xlingual.models as models
-    from xlingual.data import ParallelCorpus
-    from xlingual.evaluate import evaluate
+    import xlingual.models.specs as models
+    from xlingual.data.readers import ParallelCorpus
+    from xlingual.evaluation.evaluator import evaluate
 
     pairs = ParallelCorpus(en=["one cat", "two dogs", "red sun"], ja=["猫が一匹", "犬が二匹", "赤い太陽"])
     loads = []

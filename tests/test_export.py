@@ -9,8 +9,8 @@ from click.testing import CliRunner
 from xlingual.cli import cli
 from xlingual.config import ExportConfig
 from xlingual.errors import ConfigError, ModelError
-from xlingual.export import PARITY_SENTENCES, export_model
-from xlingual.onnx import OnnxEncoder
+from xlingual.export.model_export import PARITY_SENTENCES, export_model
+from xlingual.models.onnx_encoder import OnnxEncoder
 
 SENTENCES = ["東京の天気は晴れです。", "The cat sleeps on the sofa.", "word " * 100]
 
@@ -113,7 +113,7 @@ def test_int8_folder(exported):
 def test_onnx_export_queries_an_index_built_by_the_pytorch_model(exported, distilled_run, tmp_path):
     """xlingual_distill.json travels with the export, so search accepts it as a query model (same teacher)."""
     from xlingual.config import IndexConfig
-    from xlingual.search import Index
+    from xlingual.search.index import Index
 
     docs = tmp_path / "docs.txt"
     docs.write_text("東京の天気は晴れです。\nThe cat sleeps on the sofa.\nI like green tea.\n", encoding="utf-8")
@@ -124,7 +124,7 @@ def test_onnx_export_queries_an_index_built_by_the_pytorch_model(exported, disti
 
 
 def test_failed_parity_writes_nothing(tiny_models, tmp_path, monkeypatch):
-    from xlingual import export as export_lib
+    from xlingual.export import model_export as export_lib
 
     real_encode = OnnxEncoder.encode
 
@@ -220,7 +220,7 @@ def test_me5_small_export_parity(me5_export):
 @pytest.mark.slow
 def test_me5_small_int8_retrieval_accuracy(me5_export, isolated_home):
     """int8 loses at most 1 point of mean retrieval accuracy on the bundled dev pairs (the issue's target)."""
-    from xlingual.evaluate import evaluate
+    from xlingual.evaluation.evaluator import evaluate
 
     fp32, int8 = (f"onnx:{me5_export.folders[name]}" for name in ("onnx", "onnx-int8"))
     rows = evaluate([fp32, int8], "builtin:dev").metrics
@@ -232,7 +232,7 @@ def test_me5_small_int8_retrieval_accuracy(me5_export, isolated_home):
 def test_manifest_checksums_are_checked_on_load(exported, tmp_path):
     import shutil
 
-    from xlingual.models import load_model
+    from xlingual.models.specs import load_model
 
     copy = tmp_path / "copy"
     shutil.copytree(exported.out, copy)

@@ -33,19 +33,18 @@ from hypothesis import HealthCheck, assume, event, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
-from tests.test_embed import HashEncoder
-from tests.test_evaluate import FakeEncoder
-from xlingual import evaluate as ev
-from xlingual import index as faiss_ops
+from tests.fakes import FakeEncoder, HashEncoder
 from xlingual.cache import EmbeddingCache, cache_key
 from xlingual.cli import cli
 from xlingual.config import DataConfig, EmbedConfig, IndexConfig, SearchConfig
-from xlingual.data import ParallelCorpus, clean, read_corpus
-from xlingual.documents import read_documents
-from xlingual.embed import embed_file, ids_path, meta_path, read_embeddings
+from xlingual.data.documents import read_documents
+from xlingual.data.readers import ParallelCorpus, clean, read_corpus
 from xlingual.errors import CacheError, DataError, XlingualError
-from xlingual.search import Index, format_info
-from xlingual.trim import _text_lines, corpus_texts
+from xlingual.evaluation import evaluator as ev
+from xlingual.export.embeddings import embed_file, ids_path, meta_path, read_embeddings
+from xlingual.models.trim import _text_lines, corpus_texts
+from xlingual.search import faiss_ops
+from xlingual.search.index import Index, format_info
 
 #: Examples per property; a longer campaign: XLINGUAL_FUZZ_EXAMPLES=2000 pytest tests/test_fuzz.py
 EXAMPLES = int(os.environ.get("XLINGUAL_FUZZ_EXAMPLES", "60"))

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from xlingual import index
 from xlingual.errors import SearchIndexError
+from xlingual.search import faiss_ops as index
 
 
 def unit_rows(rng: np.random.Generator, n: int, dim: int) -> np.ndarray:

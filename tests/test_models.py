@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from xlingual import models
 from xlingual.errors import ModelError
+from xlingual.models import specs as models
 
 # --------------------------------------------------------------------------- Q4_0 and the E5S1 format
 
@@ -190,7 +190,7 @@ def test_killed_conversion_leaves_no_half_model(tmp_path):
         f"""
         import time
         from pathlib import Path
-        from xlingual import models
+        from xlingual.models import specs as models
         def slow(out_dir):
             out_dir.mkdir(parents=True)
             (out_dir / "model.safetensors").write_bytes(b"partial")
@@ -208,7 +208,7 @@ def test_killed_conversion_leaves_no_half_model(tmp_path):
     assert not models.me5_small_dir(tmp_path).exists()
     # the next run converts cleanly despite the leftover temporary folder
     time.sleep(0.1)
-    import xlingual.models as fresh
+    import xlingual.models.specs as fresh
 
     original = fresh.convert_me5_small
     try:

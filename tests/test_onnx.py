@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from xlingual.errors import ModelError
-from xlingual.onnx import OnnxEncoder, find_onnx_dir
+from xlingual.models.onnx_encoder import OnnxEncoder, find_onnx_dir
 
 SENTENCES = [
     "The weather in Tokyo is nice today.",
@@ -93,7 +93,7 @@ def test_find_onnx_dir_accepts_the_export_root(tiny_onnx, tmp_path):
 
 
 def test_onnx_spec_loads_and_resolves(tiny_onnx):
-    from xlingual.models import fingerprint, load_model, resolve_model_path
+    from xlingual.models.specs import fingerprint, load_model, resolve_model_path
 
     encoder = load_model(f"onnx:{tiny_onnx['root']}")
     assert isinstance(encoder, OnnxEncoder) and encoder.precision == "float32"
@@ -105,7 +105,7 @@ def test_onnx_spec_loads_and_resolves(tiny_onnx):
 
 
 def test_onnx_spec_in_evaluate_matches_pytorch(tiny_onnx, isolated_home):
-    from xlingual.evaluate import evaluate
+    from xlingual.evaluation.evaluator import evaluate
 
     report = evaluate([tiny_onnx["source"], f"onnx:{tiny_onnx['onnx']}", f"onnx:{tiny_onnx['int8']}"], "builtin:dev")
     torch_row, onnx_row, int8_row = report.metrics
@@ -116,7 +116,7 @@ def test_onnx_spec_in_evaluate_matches_pytorch(tiny_onnx, isolated_home):
 
 def test_onnx_spec_in_search(tiny_onnx, tmp_path):
     from xlingual.config import IndexConfig
-    from xlingual.search import Index
+    from xlingual.search.index import Index
 
     docs = tmp_path / "docs.txt"
     docs.write_text("東京の天気は晴れです。\n猫がソファーで寝ている。\nI like green tea.\n", encoding="utf-8")
@@ -144,9 +144,9 @@ def test_encoding_without_torch(tiny_onnx, torch_reference, tmp_path):
 
         sys.meta_path.insert(0, NoTorch())
         import numpy as np
-        from xlingual.onnx import OnnxEncoder
-        from xlingual.models import load_model
-        from xlingual.embed import embed_file, read_embeddings
+        from xlingual.models.onnx_encoder import OnnxEncoder
+        from xlingual.models.specs import load_model
+        from xlingual.export.embeddings import embed_file, read_embeddings
         from xlingual.config import EmbedConfig
 
         sentences = json.loads(open({str(tmp_path / "sentences.json")!r}, encoding="utf-8").read())

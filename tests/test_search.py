@@ -11,14 +11,14 @@ import pytest
 from click.testing import CliRunner
 
 import xlingual
-from tests.test_evaluate import FakeEncoder
-from xlingual import index as faiss_ops
-from xlingual import search as search_lib
+from tests.fakes import FakeEncoder
 from xlingual.cli import cli
 from xlingual.config import IndexConfig, SearchConfig
 from xlingual.errors import DataError, SearchIndexError
-from xlingual.index import IndexType
-from xlingual.search import Index, ModelInfo, check_compatible
+from xlingual.search import faiss_ops
+from xlingual.search import index as search_lib
+from xlingual.search.faiss_ops import IndexType
+from xlingual.search.index import Index, ModelInfo, check_compatible
 
 DOCS = [
     {"id": "tokyo", "text": "東京は日本の首都です。人口がとても多い都市です。", "lang": "ja"},
@@ -430,7 +430,7 @@ def test_tiny_model_index_splits_by_tokens(teacher_index):
 
 
 def test_query_model_sharing_the_space_is_accepted(teacher_index, tiny_models, tmp_path):
-    from xlingual.models import fingerprint
+    from xlingual.models.specs import fingerprint
 
     student = _student_of(tiny_models["teacher"], tmp_path / "student", fingerprint(Path(tiny_models["teacher"])))
     loaded = Index.load(tmp_path / "idx", config=SearchConfig(device="cpu"))
@@ -460,8 +460,8 @@ def test_changed_index_model_is_refused(tiny_models, tmp_path):
 
 def test_distilled_student_queries_the_teachers_index(tiny_models, tmp_path, isolated_home):
     """The headline use, end to end on tiny models: distil, index English with the teacher, query in Japanese."""
-    from xlingual import distill as distill_lib
     from xlingual.config import DistillConfig
+    from xlingual.distillation import run as distill_lib
 
     pairs = tmp_path / "pairs.tsv"
     pairs.write_text("The cafe opens at eight.\tカフェは八時に開きます。\nIt is cold.\t寒いです。\n", encoding="utf-8")

@@ -20,13 +20,13 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
-from tests.test_evaluate import FakeEncoder
+from tests.fakes import FakeEncoder
 from tests.test_search import DOCS
 from xlingual.cli import cli
 from xlingual.config import IndexConfig, ServeConfig
 from xlingual.errors import ConfigError
-from xlingual.search import Index
-from xlingual.serve import check_origins, create_app, is_loopback, public_info, public_name
+from xlingual.search.index import Index
+from xlingual.search.serve import check_origins, create_app, is_loopback, public_info, public_name
 
 LIMITS = ServeConfig(max_k=5, max_batch=3, max_query_chars=50, max_body_bytes=2000)
 #: Upper bound on every wait in this file (server start, requests, browser), in seconds.
@@ -365,14 +365,14 @@ def test_a_cors_origin_with_a_path_or_no_scheme_is_refused(origin):
 
 
 def _access_lines(caplog):
-    return [json.loads(r.getMessage()) for r in caplog.records if r.name == "xlingual.serve.access"]
+    return [json.loads(r.getMessage()) for r in caplog.records if r.name == "xlingual.search.serve.access"]
 
 
 SECRET = "社外秘の検索語 confidential"
 
 
 def test_one_json_log_line_per_request_without_the_query_text(client, caplog):
-    caplog.set_level(logging.INFO, logger="xlingual.serve.access")
+    caplog.set_level(logging.INFO, logger="xlingual.search.serve.access")
     assert client.post("/search", json={"query": SECRET, "k": 2}).status_code == 200
     assert client.post("/search", json={"query": [SECRET, "東京"], "k": 99}).status_code == 422
     assert client.post("/search", json={"query": SECRET, "index": "/etc/passwd"}).status_code == 422
@@ -393,13 +393,13 @@ def test_one_json_log_line_per_request_without_the_query_text(client, caplog):
 
 
 def test_log_queries_adds_the_query_texts(index_path, caplog):
-    caplog.set_level(logging.INFO, logger="xlingual.serve.access")
+    caplog.set_level(logging.INFO, logger="xlingual.search.serve.access")
     index = Index.load(index_path, encoder=FakeEncoder(256))
     with _running(create_app(index, ServeConfig(log_queries=True))) as base_url, _http(base_url) as http:
         assert http.post("/search", json={"query": [SECRET, "line\nbreak"], "k": 1}).status_code == 200
     (line,) = _access_lines(caplog)
     assert line["queries"] == [SECRET, "line\nbreak"] and line["n_queries"] == 2
-    (record,) = [r for r in caplog.records if r.name == "xlingual.serve.access"]
+    (record,) = [r for r in caplog.records if r.name == "xlingual.search.serve.access"]
     assert "\n" not in record.getMessage()  # one request, one line
 
 

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 from xlingual.cli import cli
 from xlingual.config import DistillConfig, TrimConfig
 from xlingual.errors import ConfigError, DataError, DiskFullError, ModelError
-from xlingual.trim import KEPT_IDS_FILE, TRIM_INFO_FILE, is_japanese_char, trim_vocab
+from xlingual.models.trim import KEPT_IDS_FILE, TRIM_INFO_FILE, is_japanese_char, trim_vocab
 
 CORPUS = [
     "The weather is nice today.",
@@ -171,7 +171,7 @@ def test_cli_trim(tiny_unigram_student, tiny_models, tmp_path):
 
 
 def test_distill_trim_vocab(tiny_models, tiny_unigram_student, tmp_path, isolated_home):
-    from xlingual.distill import TRIMMED_STUDENT_DIR, distill
+    from xlingual.distillation.run import TRIMMED_STUDENT_DIR, distill
 
     pairs = [(CORPUS[i], CORPUS[i + 1]) for i in range(0, len(CORPUS), 2)] * 3
     train = tmp_path / "train.tsv"
@@ -200,14 +200,14 @@ def test_distill_trim_vocab(tiny_models, tiny_unigram_student, tmp_path, isolate
 
 @pytest.mark.slow
 def test_trimmed_me5_small_is_under_40_percent_and_identical(tmp_path):
-    from xlingual.data import read_corpus
+    from xlingual.data.readers import read_corpus
 
     dev = read_corpus("builtin:dev")
     texts = [*dev.en, *dev.ja]
     result = trim_vocab("builtin:me5-small", ["builtin:train", "builtin:dev"], tmp_path / "me5-enja")
     assert result.param_ratio <= 0.40, result.summary()
     sample = texts[::10]
-    from xlingual.models import resolve_model_path
+    from xlingual.models.specs import resolve_model_path
 
     np.testing.assert_allclose(
         _embed(result.out_dir, sample), _embed(resolve_model_path("builtin:me5-small"), sample), atol=1e-5

@@ -9,29 +9,24 @@ The stages are importable on their own; the names below are the short public API
 
 from __future__ import annotations
 
+from importlib import import_module
 from typing import Any
 
 __version__ = "0.1.0"
+
+# name -> module that defines it. Imported on first use, so `import xlingual` stays cheap (no torch).
+_LAZY = {
+    "load_model": "xlingual.models.specs",
+    "encode": "xlingual.models.specs",
+    "OnnxEncoder": "xlingual.models.onnx_encoder",
+    "read_corpus": "xlingual.data.readers",
+    "Index": "xlingual.search.index",
+}
 
 __all__ = ["Index", "OnnxEncoder", "__version__", "encode", "load_model", "read_corpus"]
 
 
 def __getattr__(name: str) -> Any:
-    # Lazy re-exports: `import xlingual` stays cheap (no torch) until a stage is used.
-    if name in ("load_model", "encode"):
-        from xlingual import models
-
-        return getattr(models, name)
-    if name == "read_corpus":
-        from xlingual import data
-
-        return data.read_corpus
-    if name == "Index":
-        from xlingual import search
-
-        return search.Index
-    if name == "OnnxEncoder":
-        from xlingual import onnx
-
-        return onnx.OnnxEncoder
+    if name in _LAZY:
+        return getattr(import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'xlingual' has no attribute {name!r}")

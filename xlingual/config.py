@@ -38,7 +38,7 @@ class DataConfig:
     #: Column names / JSON keys for the English and Japanese sides (JSONL and HF datasets).
     en_key: str = "en"
     ja_key: str = "ja"
-    #: Fraction of pairs held out for dev by :func:`xlingual.data.split` (deterministic by ``seed``).
+    #: Fraction of pairs held out for dev by :func:`xlingual.data.readers.split` (deterministic by ``seed``).
     dev_fraction: float = 0.05
     seed: int = 42
     #: Evaluation files whose sentences must not occur in training data (leakage filter).
@@ -93,7 +93,7 @@ class DistillConfig:
     #: so a step costs less (see ``eval/PERFORMANCE.md``). 0 trains every layer.
     freeze_layers: int = 0
     #: Trim the student's vocabulary to the pieces of the training and dev sentences first (a smaller student,
-    #: identical embeddings for those sentences; see :mod:`xlingual.trim`).
+    #: identical embeddings for those sentences; see :mod:`xlingual.models.trim`).
     trim_vocab: bool = False
     #: Closed-form start of the alignment head: "procrustes" (orthogonal), "lstsq" (least squares) or "none".
     init: str = "procrustes"

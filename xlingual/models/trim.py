@@ -18,7 +18,7 @@ the folder (atomically), and fails loudly if it does not hold.
 
 Example::
 
-    from xlingual.trim import trim_vocab
+    from xlingual.models.trim import trim_vocab
     result = trim_vocab("runs/distill/model", ["pairs.tsv"], "runs/distill/model-trimmed")
     print(result.summary())
 """
@@ -38,9 +38,9 @@ from typing import Any
 import numpy as np
 
 from xlingual import __version__
-from xlingual._atomic import disk_full_message, is_disk_full, prepare_out, replace_dir, sweep_stale, temp_sibling
+from xlingual._io import disk_full_message, is_disk_full, prepare_out, replace_dir, sweep_stale, temp_sibling
 from xlingual.config import DataConfig, TrimConfig
-from xlingual.data import text_lines
+from xlingual.data.readers import text_lines
 from xlingual.errors import ConfigError, DataError, DiskFullError, ModelError, XlingualError
 
 logger = logging.getLogger(__name__)
@@ -143,10 +143,10 @@ def corpus_texts(specs: Sequence[str | os.PathLike[str]], data_config: DataConfi
 
     A ``.txt`` file (gzip allowed) gives one text per non-blank line; a JSONL or Parquet file of
     documents (``text`` field) gives its documents; anything else is read as parallel data by
-    :func:`xlingual.data.read_corpus` (both sides). Example: ``corpus_texts(["builtin:train", "ja.txt"])``.
+    :func:`xlingual.data.readers.read_corpus` (both sides). Example: ``corpus_texts(["builtin:train", "ja.txt"])``.
     """
-    from xlingual.data import read_corpus
-    from xlingual.documents import read_documents
+    from xlingual.data.documents import read_documents
+    from xlingual.data.readers import read_corpus
 
     texts: list[str] = []
     for spec in specs:
@@ -346,7 +346,7 @@ def trim_vocab(
     from safetensors.torch import load_file, save_file
     from tokenizers import Tokenizer
 
-    from xlingual.models import encode, load_model, resolve_model_path
+    from xlingual.models.specs import encode, load_model, resolve_model_path
 
     config = config or TrimConfig()
     if config.keep_top < 0:

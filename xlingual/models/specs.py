@@ -40,7 +40,7 @@ from xlingual.errors import ModelError
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
-    from xlingual.onnx import OnnxEncoder
+    from xlingual.models.onnx_encoder import OnnxEncoder
 
 logger = logging.getLogger(__name__)
 
@@ -484,12 +484,12 @@ def resolve_model_path(spec: str) -> Path | None:
 
 # --------------------------------------------------------------------------- ONNX folders (onnx:DIR)
 
-#: The spec prefix of an exported ONNX folder, encoded by onnxruntime without PyTorch (:mod:`xlingual.onnx`).
+#: The spec prefix of an exported ONNX folder, run by onnxruntime without PyTorch (:mod:`xlingual.models.onnx_encoder`).
 ONNX_PREFIX = "onnx:"
 
 
 def _onnx_dir(spec: str) -> Path:
-    from xlingual.onnx import find_onnx_dir
+    from xlingual.models.onnx_encoder import find_onnx_dir
 
     folder = spec.removeprefix(ONNX_PREFIX)
     if not folder.strip():
@@ -498,7 +498,7 @@ def _onnx_dir(spec: str) -> Path:
 
 
 def _load_onnx(spec: str, device: str | None) -> OnnxEncoder:
-    from xlingual.onnx import OnnxEncoder
+    from xlingual.models.onnx_encoder import OnnxEncoder
 
     if device not in (None, "cpu", "auto"):
         logger.warning("%s runs on onnxruntime's CPU provider; device %r is ignored", spec, device)
@@ -521,7 +521,7 @@ def load_model(spec: str, device: str | None = None) -> SentenceTransformer | On
         raise ModelError(f"Empty model spec. Use a folder, a hub id or one of: {', '.join(builtin_names())}")
     path = resolve_model_path(spec)
     if path is not None:
-        from xlingual.onnx import check_export_files
+        from xlingual.models.onnx_encoder import check_export_files
 
         check_export_files(path)  # the st/ folder of an export: its files against the export's checksums
     try:

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from xlingual.distill import RunResult
+    from xlingual.distillation.run import RunResult
 
 METRIC_LABELS = {
     "dev_mse": "dev MSE (×100, student ja vs teacher en)",

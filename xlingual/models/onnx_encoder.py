@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from xlingual._atomic import check_files
+from xlingual._io import check_files
 from xlingual.errors import ModelError
 
 #: The description file of an exported ONNX folder.

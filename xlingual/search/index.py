@@ -57,12 +57,12 @@ from typing import Any, overload
 import numpy as np
 
 from xlingual import __version__
-from xlingual import index as faiss_ops
-from xlingual._atomic import disk_full_message, fsync_dir, is_disk_full, replace_dir, sweep_stale, temp_sibling
+from xlingual._io import disk_full_message, fsync_dir, is_disk_full, replace_dir, sweep_stale, temp_sibling
 from xlingual.config import IndexConfig, SearchConfig
-from xlingual.documents import Document, Passage, ReadStats, read_documents, to_passages, tokenizer_counter
+from xlingual.data.documents import Document, Passage, ReadStats, read_documents, to_passages, tokenizer_counter
 from xlingual.errors import DataError, DiskFullError, SearchIndexError
-from xlingual.index import IndexSpec, IndexType
+from xlingual.search import faiss_ops
+from xlingual.search.faiss_ops import IndexSpec, IndexType
 
 logger = logging.getLogger(__name__)
 
@@ -112,7 +112,7 @@ class Hit:
 class ModelInfo:
     """Who embeds: a model spec, its content fingerprint and, for a distilled student, its teacher's.
 
-    ``fingerprint`` is :func:`xlingual.models.fingerprint` of the model folder (``None`` for a hub id);
+    ``fingerprint`` is :func:`xlingual.models.specs.fingerprint` of the model folder (``None`` for a hub id);
     ``teacher_fingerprint`` comes from the folder's ``xlingual_distill.json``; ``source_fingerprint``,
     for an ONNX export (``onnx:DIR``), is the fingerprint of the model it was exported from
     (``xlingual_onnx.json``): the export embeds like its source, checked at export time.
@@ -127,7 +127,7 @@ class ModelInfo:
     @classmethod
     def from_spec(cls, spec: str) -> ModelInfo:
         """Resolve ``spec`` (converting a built-in if needed) and read its fingerprints."""
-        from xlingual.models import fingerprint, resolve_model_path
+        from xlingual.models.specs import fingerprint, resolve_model_path
 
         path = resolve_model_path(spec)
         if path is None:
@@ -404,7 +404,7 @@ def _documents(corpus: Corpus, config: IndexConfig, stats: ReadStats, first_numb
     if isinstance(corpus, (str, os.PathLike)):
         yield from read_documents(corpus, id_key=config.id_key, text_key=config.text_key, stats=stats)
         return
-    from xlingual.documents import normalize_document
+    from xlingual.data.documents import normalize_document
 
     seen: set[str] = set()
     for number, item in enumerate(corpus, start=first_number):
@@ -438,7 +438,7 @@ def _embed_passages(encoder: Any, texts: Sequence[str], config: IndexConfig) -> 
     """``(n, dim)`` float32, L2-normalised, computed in chunks under one progress bar (stderr)."""
     from tqdm.auto import tqdm
 
-    from xlingual.models import encode
+    from xlingual.models.specs import encode
 
     parts: list[np.ndarray] = []
     with tqdm(
@@ -519,8 +519,8 @@ class Index:
     ) -> Index:
         """Read ``corpus``, split it into passages, embed them with ``config.model`` and write the index to ``out``.
 
-        ``corpus``: a document file (see :mod:`xlingual.documents`) or an iterable of
-        :class:`~xlingual.documents.Document`, dicts with ``id``/``text`` or plain strings. ``encoder``:
+        ``corpus``: a document file (see :mod:`xlingual.data.documents`) or an iterable of
+        :class:`~xlingual.data.documents.Document`, dicts with ``id``/``text`` or plain strings. ``encoder``:
         an already loaded model for ``config.model`` (skips loading). ``out`` must not hold an index
         unless ``config.overwrite``. Example: ``Index.build("docs.txt", "idx", config=IndexConfig(model=m))``.
         """
@@ -873,7 +873,7 @@ class Index:
 
     def embed_queries(self, queries: Sequence[str], *, query_model: str | None = None) -> np.ndarray:
         """``(n, dim)`` float32, L2-normalised query vectors, by the query model (or the index's)."""
-        from xlingual.models import encode
+        from xlingual.models.specs import encode
 
         for number, query in enumerate(queries):
             if not isinstance(query, str) or not query.strip():
@@ -958,7 +958,7 @@ def _manifest_bytes(manifest: Mapping[str, Any]) -> bytes:
 
 
 def _load_model(spec: str, device: str | None) -> Any:
-    from xlingual import models
+    from xlingual.models import specs as models
 
     return models.load_model(spec, device=device)
 

@@ -1,6 +1,6 @@
 """Embeddings files for downstream apps: a text, JSONL or Parquet file in, vectors out, streamed.
 
-Input: any document file :func:`xlingual.documents.read_documents` reads (text: one row per line, id
+Input: any document file :func:`xlingual.data.documents.read_documents` reads (text: one row per line, id
 ``FILE:LINE``; JSONL / Parquet: ``id`` and ``text`` fields; gzip allowed; blank texts are skipped and
 counted). Output, chosen by the extension of ``out``:
 
@@ -60,9 +60,9 @@ from typing import IO, Any, NamedTuple, Protocol, cast
 import numpy as np
 
 from xlingual import __version__
-from xlingual._atomic import check_files, disk_full_message, file_entry, fsync_dir, is_disk_full
+from xlingual._io import check_files, disk_full_message, file_entry, fsync_dir, is_disk_full
 from xlingual.config import EmbedConfig
-from xlingual.documents import Document, ReadStats, read_documents
+from xlingual.data.documents import Document, ReadStats, read_documents
 from xlingual.errors import ConfigError, DataError, DiskFullError
 
 logger = logging.getLogger(__name__)
@@ -545,7 +545,7 @@ def _check_config(config: EmbedConfig) -> EmbedDtype:
 
 
 def _model_identity(spec: str) -> str | None:
-    from xlingual.models import fingerprint, resolve_model_path
+    from xlingual.models.specs import fingerprint, resolve_model_path
 
     path = resolve_model_path(spec)
     return fingerprint(path) if path is not None else None
@@ -650,7 +650,7 @@ def embed_file(
         return EmbedResult(out_path, files, rows, dim, dtype.value, resumed_from=rows, meta=publish["meta"])
 
     if encoder is None:
-        from xlingual.models import load_model
+        from xlingual.models.specs import load_model
 
         encoder = cast(SentenceEncoder, load_model(config.model, device=config.device))
     prompt = _prompt_of(encoder, config.prompt_name)

@@ -41,7 +41,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from xlingual.data import text_lines
+from xlingual.data.readers import text_lines
 from xlingual.errors import DataError
 
 #: Counts the tokens of each string in a batch (e.g. with a model's tokenizer, without special tokens).
@@ -131,7 +131,7 @@ def normalize_document(text: str) -> str:
 def _lines(path: Path) -> Iterator[tuple[int, str]]:
     """``(line number, text)`` of a UTF-8 file, read exactly as the parallel-corpus readers read lines.
 
-    See :func:`xlingual.data.text_lines`: BOM accepted, LF / CRLF / CR line ends, gzip by content; a
+    See :func:`xlingual.data.readers.text_lines`: BOM accepted, LF / CRLF / CR line ends, gzip by content; a
     UTF-16/32 byte-order mark, a NUL byte, bytes that are not UTF-8 or corrupt gzip data stop with a
     :class:`DataError` naming the file and line and the ``iconv`` command that fixes it.
     """

@@ -334,7 +334,7 @@ def bundled_data_dir() -> Path:
 
     Example: ``bundled_data_dir() / "train.tsv"``.
     """
-    package_dir = Path(__file__).resolve().parent
+    package_dir = Path(__file__).resolve().parent.parent
     for candidate in (package_dir / "_bundled_data", package_dir.parent / "data"):
         if candidate.is_dir():
             return candidate

@@ -16,8 +16,8 @@ def run_demo(log: Callable[[str], None] = lambda msg: None, *, out: Path = DEMO_
 
     Example: ``print(run_demo(log=print))``.
     """
-    from xlingual import data
-    from xlingual.distill import distill
+    from xlingual.data import readers as data
+    from xlingual.distillation.run import distill
 
     config = DistillConfig(out=out, overwrite=True, quiet=quiet)
     train = data.read_corpus(config.train[0])
@@ -29,7 +29,7 @@ def run_demo(log: Callable[[str], None] = lambda msg: None, *, out: Path = DEMO_
     result = distill(config)
     log(f"evaluating the untouched and the distilled student on {config.dev} against the teacher")
     from xlingual.config import EvalConfig
-    from xlingual.evaluate import evaluate
+    from xlingual.evaluation.evaluator import evaluate
 
     report = evaluate(
         {"untouched student": config.student, "distilled student": str(result.model_dir)},

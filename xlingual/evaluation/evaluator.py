@@ -3,7 +3,7 @@
 The metric functions work on embedding arrays (``(n, dim)`` float32, L2-normalised, row ``i`` of the
 English array translating row ``i`` of the Japanese one), so they are testable without models;
 :func:`evaluate` and :func:`mine` add the models, files and reports. Every nearest-neighbour search
-goes through :mod:`xlingual.index` (exact FAISS search, in blocks: no ``n × n`` matrix is built).
+goes through :mod:`xlingual.search.faiss_ops` (exact FAISS search, in blocks: no ``n × n`` matrix is built).
 
 Metric keys (fixed: other tools read them from ``--json`` and ``metrics.json``). Accuracies, recalls
 and MRR are **fractions in [0, 1]**; tables show them ×100 (percent, as published Tatoeba numbers).
@@ -58,11 +58,11 @@ from typing import Any, ClassVar, Protocol, cast
 
 import numpy as np
 
-from xlingual import index
 from xlingual.config import DataConfig, EvalConfig, MineConfig
-from xlingual.data import text_lines
+from xlingual.data.readers import text_lines
 from xlingual.errors import ConfigError, DataError
-from xlingual.models import Encoder
+from xlingual.models.specs import Encoder
+from xlingual.search import faiss_ops as index
 
 logger = logging.getLogger(__name__)
 
@@ -103,7 +103,7 @@ ModelLike = str | Encoder
 
 
 class Bitext(Protocol):
-    """Anything with aligned ``en`` and ``ja`` sentence lists (e.g. :class:`xlingual.data.ParallelCorpus`)."""
+    """Anything with aligned ``en`` and ``ja`` sentence lists (e.g. :class:`xlingual.data.readers.ParallelCorpus`)."""
 
     @property
     def en(self) -> Sequence[str]:
@@ -189,7 +189,7 @@ def partner_ranks(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Exact rank of each query's true partner (1 = first) and the partner scores: ``(n,)`` int64, float32.
 
-    ``cand_scores``/``cand_ids``: ``(n, K)`` top-K from :func:`xlingual.index.knn`. With ``max_rank``,
+    ``cand_scores``/``cand_ids``: ``(n, K)`` top-K from :func:`xlingual.search.faiss_ops.knn`. With ``max_rank``,
     ranks above it are reported as ``max_rank + 1`` (enough for accuracy, and no full count needed).
     """
     n_docs = doc_emb.shape[0]
@@ -656,7 +656,7 @@ def _plot_histograms(similarities: Sequence[PairSimilarities], path: Path) -> Pa
 
 def _load(model: ModelLike, device: str | None) -> Encoder:
     if isinstance(model, str):
-        from xlingual.models import load_model
+        from xlingual.models.specs import load_model
 
         return cast(Encoder, load_model(model, device=device))
     if not callable(getattr(model, "encode", None)):
@@ -665,7 +665,7 @@ def _load(model: ModelLike, device: str | None) -> Encoder:
 
 
 def _encode(model: Encoder, texts: Sequence[str], batch_size: int, show_progress: bool) -> np.ndarray:
-    from xlingual.models import encode
+    from xlingual.models.specs import encode
 
     return encode(model, texts, batch_size=batch_size, show_progress=show_progress)
 
@@ -677,7 +677,7 @@ def _spec_cache_key(spec: str, texts: Sequence[str]) -> str | None:
     ``max_seq_length``, so the teacher vectors cached by ``xlingual distill`` are found here too.
     """
     from xlingual.cache import cache_key
-    from xlingual.models import fingerprint, resolve_model_path
+    from xlingual.models.specs import fingerprint, resolve_model_path
 
     path = resolve_model_path(spec)
     if path is None:
@@ -709,7 +709,7 @@ def _named(models: Sequence[ModelLike] | Mapping[str, ModelLike]) -> list[tuple[
 
 def _read_pairs(pairs: str | os.PathLike[str] | Bitext, data_config: DataConfig | None) -> tuple[list[str], list[str]]:
     if isinstance(pairs, str | os.PathLike):
-        from xlingual.data import read_corpus
+        from xlingual.data.readers import read_corpus
 
         corpus: Bitext = read_corpus(pairs, data_config)
     else:
@@ -737,7 +737,7 @@ def evaluate(
     """Evaluate each model on the same pairs; optionally against a teacher and on STS pairs.
 
     ``models``: specs (``builtin:me5-small``, a folder, a hub id), encoder objects, or a mapping
-    name → either. ``pairs``: any corpus spec :func:`xlingual.data.read_corpus` reads, or an object with
+    name → either. ``pairs``: any corpus spec :func:`xlingual.data.readers.read_corpus` reads, or an object with
     ``en``/``ja`` lists. The teacher's English embeddings are computed once. With ``out_dir``, writes
     ``metrics.json``, ``config.json`` and ``similarity_histograms.png`` there.
 

@@ -1,4 +1,4 @@
-"""The HTTP search service: a FastAPI app over one :class:`~xlingual.search.Index`, served by uvicorn.
+"""The HTTP search service: a FastAPI app over one :class:`~xlingual.search.index.Index`, served by uvicorn.
 
 Endpoints (JSON unless said otherwise; OpenAPI schema at ``/openapi.json``, Swagger UI at ``/docs``):
 
@@ -34,7 +34,7 @@ with a traceback in the response:
   answers. ``cors_origins`` allows the origins listed, for ``GET`` and ``POST`` only.
 - **Address.** Loopback (``127.0.0.1``) unless ``host`` says otherwise; another address logs a warning
   (there is no authentication).
-- **Logs.** One JSON line per request on the logger ``xlingual.serve.access`` (INFO): ``method``,
+- **Logs.** One JSON line per request on the logger ``xlingual.search.serve.access`` (INFO): ``method``,
   ``path``, ``status``, ``latency_ms``, ``client`` (address), ``n_queries`` and ``k``; the query texts
   (``queries``) only with ``log_queries``.
 
@@ -69,11 +69,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from xlingual import __version__
 from xlingual.config import SearchConfig, ServeConfig
 from xlingual.errors import ConfigError, XlingualError
-from xlingual.search import Index
+from xlingual.search.index import Index
 
 logger = logging.getLogger(__name__)
 #: One JSON line per request (see the module docstring).
-access_logger = logging.getLogger("xlingual.serve.access")
+access_logger = logging.getLogger("xlingual.search.serve.access")
 
 #: The scope key under which :class:`Guard` keeps a request's deadline and what its log line reports.
 STATE_KEY = "xlingual.request"
@@ -255,7 +255,7 @@ class Guard:
 
 def search_page() -> str:
     """The HTML of the search page served at ``/``."""
-    return resources.files("xlingual").joinpath("static/search.html").read_text(encoding="utf-8")
+    return resources.files("xlingual.search").joinpath("static/search.html").read_text(encoding="utf-8")
 
 
 _DRIVE = re.compile(r"[A-Za-z]:[\\/]")

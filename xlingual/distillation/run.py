@@ -15,7 +15,7 @@ launched with ``torchrun``.
 
 Example::
 
-    from xlingual import distill
+    from xlingual.distillation import run as distill
     from xlingual.config import DistillConfig
     result = distill.distill(DistillConfig(max_steps=20, out=Path("runs/try")))
     print(result.model_dir, result.after)
@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from xlingual import __version__
-from xlingual._atomic import (
+from xlingual._io import (
     check_files,
     disk_full_message,
     folder_checksums,
@@ -57,7 +57,7 @@ if TYPE_CHECKING:
     import torch
     from sentence_transformers import SentenceTransformer
 
-    from xlingual.onnx import OnnxEncoder
+    from xlingual.models.onnx_encoder import OnnxEncoder
 
 logger = logging.getLogger(__name__)
 
@@ -237,7 +237,7 @@ def _teacher_vectors(
 ) -> np.ndarray:
     """Teacher embeddings of ``texts`` → ``(n, dim)`` float32, L2-normalised, from the on-disk cache."""
     from xlingual.cache import EmbeddingCache, cache_key
-    from xlingual.models import encode
+    from xlingual.models.specs import encode
 
     cache = EmbeddingCache()
     key = cache_key(teacher_id, texts, max_seq_length=int(teacher.max_seq_length or 0))
@@ -468,7 +468,7 @@ def _atomic_write_text(path: Path, text: str) -> None:
 
 def _top1_accuracy(queries: np.ndarray, database: np.ndarray) -> float:
     """Fraction of rows i whose nearest database row is row i; inputs ``(n, dim)`` float32, L2-normalised."""
-    from xlingual.index import knn
+    from xlingual.search.faiss_ops import knn
 
     _, ids = knn(queries, database, 1)
     return float(np.mean(ids[:, 0] == np.arange(len(queries))))
@@ -554,7 +554,8 @@ class _Trainer:
             )
 
     def load(self) -> None:
-        from xlingual import data, models
+        from xlingual.data import readers as data
+        from xlingual.models import specs as models
 
         config = self.config
         excluded = [*([config.dev] if config.dev else []), *config.exclude]
@@ -612,7 +613,7 @@ class _Trainer:
 
     def _build_head(self, teacher_dim: int) -> str:
         """Give the student its alignment head; returns what was done (recorded in config.json)."""
-        from xlingual.models import encode
+        from xlingual.models.specs import encode
 
         config = self.config
         student_dim = self.student.get_embedding_dimension()
@@ -636,7 +637,7 @@ class _Trainer:
     def _load_student(self) -> SentenceTransformer:
         from sentence_transformers import SentenceTransformer
 
-        from xlingual import models
+        from xlingual.models import specs as models
 
         self.resume_from = self._intact_checkpoint() if self.config.resume else None
         if self.resume_from is not None:
@@ -688,7 +689,7 @@ class _Trainer:
     def _trimmed_student(self) -> str:
         """Trim the student's vocabulary to the training and dev sentences (rank 0), return the folder."""
         from xlingual.config import TrimConfig
-        from xlingual.trim import trim_vocab
+        from xlingual.models.trim import trim_vocab
 
         folder = self.run_dir / TRIMMED_STUDENT_DIR
         if self.dist.main:
@@ -720,7 +721,7 @@ class _Trainer:
     def _evaluate_dev(self) -> dict[str, float]:
         if self.dev is None or self.teacher_dev is None:
             return {}
-        from xlingual.models import encode
+        from xlingual.models.specs import encode
 
         was_training = self.student.training
         self.student.eval()
@@ -918,7 +919,7 @@ class _Trainer:
             after=after,
         )
         if self.dist.main:
-            from xlingual.report import write_run_report
+            from xlingual.distillation.report import write_run_report
 
             write_run_report(self.run_dir, result)
         return result

@@ -99,7 +99,7 @@ def models(convert: bool, as_json: bool) -> None:
     Example:
         xlingual models --convert
     """
-    from xlingual import models as model_lib
+    from xlingual.models import specs as model_lib
 
     _setup_logging(quiet=as_json)
     if convert:
@@ -148,7 +148,7 @@ def data_inspect(specs: tuple[str, ...], detokenize: bool, en_key: str, ja_key: 
     P.ja), a JSONL file, a saved Hugging Face dataset folder, hf:NAME[@split], or builtin:train /
     builtin:dev. Any of them may be gzip-compressed.
     """
-    from xlingual import data as data_lib
+    from xlingual.data import readers as data_lib
 
     _setup_logging(quiet=True)
     config = DataConfig(detokenize=detokenize, en_key=en_key, ja_key=ja_key)
@@ -272,7 +272,7 @@ def distill(
     The run directory gets config.json, metrics.jsonl, checkpoints/, model/, curves.png and report.md.
     Multi-process: torchrun --nproc_per_node=2 -m xlingual distill ...
     """
-    from xlingual import distill as distill_lib
+    from xlingual.distillation import run as distill_lib
 
     _setup_logging(quiet or as_json)
     config = DistillConfig(
@@ -399,7 +399,7 @@ def evaluate(
     Each sentence queries all sentences of the other language (exact FAISS search). The table shows
     accuracy, recall@5/10 and MRR in percent; --json and metrics.json hold them as fractions.
     """
-    from xlingual import evaluate as eval_lib
+    from xlingual.evaluation import evaluator as eval_lib
 
     _setup_logging(quiet or as_json)
     config = EvalConfig(
@@ -510,7 +510,7 @@ def mine(
 
     The default threshold 1.06 is CCMatrix's; with --gold and --tune the F1-optimal one is used.
     """
-    from xlingual import evaluate as eval_lib
+    from xlingual.evaluation import evaluator as eval_lib
 
     if tune and not gold:
         raise click.UsageError("--tune needs --gold: pairs to tune the threshold on.")
@@ -645,7 +645,7 @@ def index_build(
     metadata) or Parquet with the same columns; gzip allowed. Documents are split at sentence ends
     (。！？ and line breaks) into passages of at most --max-tokens tokens.
     """
-    from xlingual.search import Index
+    from xlingual.search.index import Index
 
     _setup_logging(quiet or as_json)
     config = IndexConfig(
@@ -702,7 +702,7 @@ def index_add(
 
     The index's model and splitting settings apply. Document ids must not already be in the index.
     """
-    from xlingual.search import Index
+    from xlingual.search.index import Index
 
     _setup_logging(quiet or as_json)
     loaded = Index.load(index_path, config=SearchConfig(device=device))
@@ -725,7 +725,7 @@ def index_info(index_path: Path, no_verify: bool, as_json: bool) -> None:
     Example:
         xlingual index info idx
     """
-    from xlingual.search import Index, format_info
+    from xlingual.search.index import Index, format_info
 
     _setup_logging(quiet=True)
     info = Index.load(index_path, config=SearchConfig(verify=not no_verify)).info()
@@ -779,7 +779,7 @@ def search(
         xlingual search idx-en "猫が好きです" --query-model runs/distill/model   # Japanese → English index
         xlingual search idx --queries questions.txt --json
     """
-    from xlingual.search import Index, format_hits
+    from xlingual.search.index import Index, format_hits
 
     if (query is None) == (queries_file is None):
         raise click.UsageError("Pass either QUERY or --queries FILE.")
@@ -876,7 +876,7 @@ def serve(
     logged to stderr as one JSON line (method, path, status, latency_ms, client, n_queries, k; the query
     texts only with --log-queries).
     """
-    from xlingual import serve as serve_lib
+    from xlingual.search import serve as serve_lib
 
     _setup_logging(quiet)
     config = ServeConfig(
@@ -965,7 +965,7 @@ def embed(
     Memory holds one --chunk-size of rows; after a crash or Ctrl-C, --resume continues where it stopped.
     The output file appears, atomically, only when every row is written.
     """
-    from xlingual import embed as embed_lib
+    from xlingual.export import embeddings as embed_lib
 
     _setup_logging(quiet or as_json)
     config = EmbedConfig(
@@ -1029,7 +1029,7 @@ def export_command(
     whole pipeline (transformer, pooling, normalisation, dense head); export fails unless PyTorch and ONNX
     agree (cosine >= 0.999 on English and Japanese sentences).
     """
-    from xlingual import export as export_lib
+    from xlingual.export import model_export as export_lib
 
     _setup_logging(quiet or as_json)
     config = ExportConfig(
@@ -1092,7 +1092,7 @@ def trim_command(
     together. Texts whose pieces are all kept embed exactly as before; this is checked before the folder
     is written.
     """
-    from xlingual import trim as trim_lib
+    from xlingual.models import trim as trim_lib
 
     _setup_logging(quiet or as_json)
     config = TrimConfig(keep_top=keep_top, data=DataConfig(detokenize=detokenize), overwrite=overwrite)
@@ -1115,7 +1115,7 @@ def demo(quiet: bool) -> None:
     Example:
         xlingual demo
     """
-    from xlingual.pipeline import run_demo
+    from xlingual.demo import run_demo
 
     _setup_logging(quiet)
     click.echo(run_demo(log=lambda msg: None if quiet else click.echo(msg, err=True), quiet=quiet))

@@ -9,7 +9,7 @@ Every similarity scan in xlingual goes through this module. The core is small on
 - :func:`score_blocks` / :func:`count_at_least` — every score of a block of queries, for scans that
   need more than the top k (exact ranks, margin fallbacks), never more than one block in memory;
 - :func:`choose_index` / :func:`build_index` / :func:`calibrate` — the approximate indexes behind
-  :class:`xlingual.search.Index`: the type and parameters picked by corpus size following FAISS's
+  :class:`xlingual.search.index.Index`: the type and parameters picked by corpus size following FAISS's
   guidelines, training, and the search-time knob (efSearch, nprobe) tuned to a target recall.
 
 Inner product equals cosine similarity on L2-normalised vectors, so scores lie in ``[-1, 1]``.
@@ -83,7 +83,7 @@ def as_vectors(name: str, array: object, *, dim: int | None = None) -> np.ndarra
     """Check ``array`` and return it as C-contiguous float32 ``(n, dim)`` (no copy when it already is).
 
     Rows must be L2-normalised (norm 1 within :data:`NORM_TOLERANCE`) or all zero, as
-    :func:`xlingual.models.encode` returns them. ``name`` is used in error messages.
+    :func:`xlingual.models.specs.encode` returns them. ``name`` is used in error messages.
     """
     arr = np.asarray(array)
     if arr.ndim != 2:
@@ -106,7 +106,7 @@ def as_vectors(name: str, array: object, *, dim: int | None = None) -> np.ndarra
         row = int(np.flatnonzero(bad)[0])
         raise SearchIndexError(
             f"{name} row {row} has norm {norms[row]:.4g} ({int(bad.sum())} bad rows in all); "
-            f"L2-normalise the embeddings first (faiss.normalize_L2 or xlingual.models.encode)."
+            f"L2-normalise the embeddings first (faiss.normalize_L2 or xlingual.models.specs.encode)."
         )
     return arr
 

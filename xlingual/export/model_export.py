@@ -14,7 +14,7 @@
 attention mask and every module after it (a distilled student's ``Normalize → Dense → Normalize``), so
 the graph's ``sentence_embedding`` output equals ``SentenceTransformer.encode``. What a graph cannot hold
 is described in ``xlingual_onnx.json``: the prompt prepended to each text, the token limit and the padding
-token (:class:`xlingual.onnx.OnnxEncoder` applies them). The exporter is PyTorch's TorchScript-based
+token (:class:`xlingual.models.onnx_encoder.OnnxEncoder` applies them). The exporter is PyTorch's TorchScript-based
 one (``dynamo=False``): it needs no packages beyond ``onnx``, and its BERT graph is the pattern
 onnxruntime fuses into its own ``Attention`` / ``SkipLayerNormalization`` kernels at load time.
 
@@ -25,7 +25,7 @@ or the export stops with the numbers and nothing is written. Folders are built i
 and swapped into place in one rename, so a crash or a full disk leaves any previous export whole.
 
 **Integrity.** ``manifest.json`` at the top records the size and sha256 of every file; loading ``onnx:DIR``
-checks the files of that folder against it (:func:`xlingual.onnx.check_export_files`).
+checks the files of that folder against it (:func:`xlingual.models.onnx_encoder.check_export_files`).
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from xlingual import __version__
-from xlingual._atomic import (
+from xlingual._io import (
     disk_full_message,
     folder_checksums,
     is_disk_full,
@@ -57,7 +57,7 @@ from xlingual._atomic import (
 )
 from xlingual.config import ExportConfig
 from xlingual.errors import ConfigError, DiskFullError, ModelError, XlingualError
-from xlingual.onnx import EXPORT_MANIFEST, ONNX_FORMAT_VERSION, ONNX_INFO_FILE, ONNX_PREFIX, OnnxEncoder
+from xlingual.models.onnx_encoder import EXPORT_MANIFEST, ONNX_FORMAT_VERSION, ONNX_INFO_FILE, ONNX_PREFIX, OnnxEncoder
 
 if TYPE_CHECKING:
     import torch
@@ -191,7 +191,7 @@ def _run_metrics(model_dir: Path | None) -> dict[str, Any]:
     """The last dev metrics of the run a model folder came from (``run_dir/model`` ← ``run_dir/metrics.jsonl``)."""
     if model_dir is None:
         return {}
-    from xlingual.report import read_metrics
+    from xlingual.distillation.report import read_metrics
 
     records = read_metrics(model_dir.parent)
     evaluated = [r for r in records if any(k.endswith("_acc") or k == "dev_mse" for k in r)]
@@ -563,7 +563,7 @@ def export_model(spec: str, out: str | os.PathLike[str], config: ExportConfig | 
     """
     from sentence_transformers import SentenceTransformer
 
-    from xlingual.models import fingerprint, load_model, resolve_model_path
+    from xlingual.models.specs import fingerprint, load_model, resolve_model_path
 
     config = config or ExportConfig()
     formats = _check_config(config)

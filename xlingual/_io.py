@@ -1,4 +1,4 @@
-"""Crash-safe publishing shared by the writers: folder swaps, file checksums, full-disk messages.
+"""The one I/O layer: atomic writes (always fsync), folder swaps, checksums, locks, full-disk messages.
 
 Every artifact is written under a temporary name and published by a rename, so a reader (or a run after
 a ``kill -9``) sees the complete previous version or the complete new one. A folder that replaces an
@@ -22,13 +22,16 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import errno
+import fcntl
 import hashlib
+import importlib.metadata as md
+import json
 import os
 import re
 import shutil
 import sys
 import uuid
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -71,15 +74,118 @@ def fsync_dir(path: str | os.PathLike[str]) -> None:
             os.close(fd)
 
 
-def sha256_file(path: str | os.PathLike[str]) -> str:
-    """Hex sha256 of a file's bytes, streamed through one 1 MiB buffer."""
+def sha256_bytes(data: bytes | memoryview) -> str:
+    """Hex sha256 of bytes in memory."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_file(path: str | os.PathLike[str], start: int = 0, stop: int | None = None) -> str:
+    """Hex sha256 of a file's bytes ``[start, stop)`` (the whole file by default), streamed through 1 MiB.
+
+    A file shorter than ``stop`` hashes what is there (the digest then cannot match an expected one).
+    """
     digest = hashlib.sha256()
     buffer = bytearray(_READ_BLOCK)
     view = memoryview(buffer)
     with open(path, "rb", buffering=0) as handle:
-        while got := handle.readinto(buffer):
+        if start:
+            handle.seek(start)
+        left = float("inf") if stop is None else stop - start
+        while left > 0:
+            got = handle.readinto(view[: int(min(left, _READ_BLOCK))])
+            if not got:
+                break
             digest.update(view[:got])
+            left -= got
     return digest.hexdigest()
+
+
+# --------------------------------------------------------------------------- atomic file writes
+
+
+def atomic_write_bytes(path: str | os.PathLike[str], data: bytes | memoryview) -> dict[str, Any]:
+    """Write ``data`` to ``path`` through a hidden temporary sibling, fsync, rename; return its checksum entry.
+
+    A reader sees the old file or the new one, never a part. A failed write (full disk) removes the temporary
+    file and raises the ``OSError``. Example: ``atomic_write_bytes(Path("idx/faiss.index"), blob)``.
+    """
+    path = Path(path)
+    tmp = temp_sibling(path, "tmp")
+    try:
+        with open(tmp, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    fsync_dir(path.parent)
+    return {"bytes": len(data), "sha256": sha256_bytes(data)}
+
+
+def atomic_write_text(path: str | os.PathLike[str], text: str) -> dict[str, Any]:
+    """:func:`atomic_write_bytes` of ``text`` as UTF-8."""
+    return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def json_text(obj: Any, *, indent: int | None = 2, sort_keys: bool = False) -> str:
+    """The one JSON layout of our files: UTF-8 characters kept, ``indent``, a final newline."""
+    return json.dumps(obj, indent=indent, ensure_ascii=False, sort_keys=sort_keys) + "\n"
+
+
+def atomic_write_json(
+    path: str | os.PathLike[str], obj: Any, *, indent: int | None = 2, sort_keys: bool = False
+) -> dict[str, Any]:
+    """Write ``obj`` as JSON (:func:`json_text`) atomically; return the file's checksum entry."""
+    return atomic_write_text(path, json_text(obj, indent=indent, sort_keys=sort_keys))
+
+
+# --------------------------------------------------------------------------- locks
+
+
+@contextlib.contextmanager
+def file_lock(
+    path: str | os.PathLike[str], *, blocking: bool = True, on_wait: Callable[[], None] | None = None
+) -> Iterator[bool]:
+    """Hold an exclusive advisory ``flock`` on ``path`` (created if missing) for the ``with`` block.
+
+    Yields True once held; with ``blocking=False`` yields False at once if another process holds it.
+    ``on_wait`` is called before blocking (to log that we wait). The lock file is never deleted: deleting it
+    would let two processes lock different inodes. Example: ``with file_lock(folder / ".lock"): ...``.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            if not blocking:
+                yield False
+                return
+            if on_wait is not None:
+                on_wait()
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        yield True
+    finally:
+        os.close(fd)  # closing the descriptor releases the lock
+
+
+# --------------------------------------------------------------------------- provenance
+
+
+def package_versions(packages: Iterable[str], *, python: bool = True) -> dict[str, str | None]:
+    """Installed versions of ``packages`` (None when absent), with Python's first, for config.json files.
+
+    Example: ``package_versions(["torch", "numpy"])`` → ``{"python": "3.11.7", "torch": "2.13.0", …}``.
+    """
+    out: dict[str, str | None] = {"python": sys.version.split()[0]} if python else {}
+    for package in packages:
+        try:
+            out[package] = md.version(package)
+        except md.PackageNotFoundError:
+            out[package] = None
+    return out
 
 
 def file_entry(path: str | os.PathLike[str]) -> dict[str, Any]:
