@@ -1,11 +1,11 @@
 """Crash safety: `kill -9` at seeded random moments and full disks midway through writes, for every writer.
 
-The harness runs a command once without interruption (the reference), measuring when its own work begins
-(the first sign of it on disk) and when it exits; then runs it again and kills it with SIGKILL at a seeded
-moment — even seeds: a uniform fraction of the reference's working span (seed 0 in its first 45%, seed 2
-in the next 45%), counted from when the killed run's own work shows; odd seeds: a few random milliseconds
-after an event that starts a commit (a temporary folder appearing, the publish record of an embeddings
-file, a checkpoint being written). Right after the kill the artifact must be absent,
+The harness runs a command once without interruption (the reference), then runs it again and kills it with
+SIGKILL at a seeded moment chosen from the command's own progress, never from the clock — even seeds: when
+its progress (rows embedded, optimiser steps logged, passages embedded) reaches a seeded fraction (seed 0 in
+its first 45%, seed 2 in the next 45%); odd seeds: a few random milliseconds after an event that starts a
+commit (a temporary folder appearing, the publish record of an embeddings file, a checkpoint being written).
+A test fails if the command finished before the kill. Right after the kill the artifact must be absent,
 byte-identical to the version from before the run, or complete; after a rerun (``--resume`` where the command
 has one) its contents must equal the reference's.
 
@@ -24,13 +24,13 @@ import json
 import math
 import os
 import random
+import re
 import shutil
 import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -78,14 +78,6 @@ def one_thread():
 # --------------------------------------------------------------------------- the kill harness
 
 
-@dataclass
-class Span:
-    """Seconds from launch until the command's work first showed on disk, and until it exited."""
-
-    begin: float
-    end: float
-
-
 def _env(home: Path) -> dict[str, str]:
     # One thread: the reference and the resumed run reduce in the same order, and two cores stay usable.
     return {
@@ -101,19 +93,11 @@ def _xlingual(*args: str) -> list[str]:
     return [sys.executable, "-m", "xlingual", *args]
 
 
-def run_timed(command: list[str], env: dict[str, str], log: Path, begun: Callable[[], bool]) -> Span:
-    """Run ``command`` to the end; ``begun()`` tells when its work shows on disk."""
-    start = time.monotonic()
-    begin = None
+def run_reference(command: list[str], env: dict[str, str], log: Path) -> None:
+    """Run ``command`` to the end (the reference the killed runs are compared with)."""
     with open(log, "wb") as err:
-        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=err)
-        while process.poll() is None:
-            if begin is None and begun():
-                begin = time.monotonic() - start
-            time.sleep(0.005)
+        process = subprocess.run(command, env=env, stdout=subprocess.DEVNULL, stderr=err)
     assert process.returncode == 0, log.read_text(errors="replace")[-3000:]
-    end = time.monotonic() - start
-    return Span(begin if begin is not None else 0.0, end)
 
 
 def run_killed(
@@ -122,26 +106,24 @@ def run_killed(
     log: Path,
     *,
     seed: int,
-    span: Span,
+    progress: Callable[[Path], float],
     events: list[tuple[str, Callable[[], bool]]],
-    begun: Callable[[], bool] | None = None,
-) -> tuple[bool, str]:
-    """Run ``command`` and SIGKILL it at the moment ``seed`` picks; return (whether it was killed, when).
+) -> str:
+    """Run ``command`` and SIGKILL it while it works, at the moment ``seed`` picks; return that moment in words.
 
-    Even seeds: a fraction of the reference's working span after this run's work shows (``begun``; launch if
-    None), so that a slow start on a busy machine does not shift the moment. Odd seeds: after an event.
+    Even seeds: when the command's own progress (``progress(log)``: the fraction of its work done, read from
+    what it wrote so far) reaches a seeded fraction — seed 0 in its first 45%, seed 2 in the next 45%. Odd
+    seeds: a few random milliseconds after an event that starts a commit. The test fails if the command
+    finished before the kill: a kill test that killed nothing proves nothing.
     """
     rng = random.Random(seed)
     with open(log, "wb") as err:
         process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=err)
         if seed % 2 == 0:
-            fraction = (seed // 2 % 2 + rng.random()) * 0.45  # seed 0: in the first 45% of the work, 2: the next
-            while begun is not None and process.poll() is None and not begun():
+            fraction = max(0.05, (seed // 2 % 2 + rng.random()) * 0.45)
+            moment = f"at {fraction:.0%} of the work"
+            while process.poll() is None and progress(log) < fraction:
                 time.sleep(0.001)
-            origin, delay = time.monotonic(), fraction * (span.end - span.begin)
-            moment = f"{delay:.2f} s into the work ({fraction:.0%} of the reference's)"
-            while process.poll() is None and time.monotonic() - origin < delay:
-                time.sleep(0.002)
         else:
             name, event = events[seed // 2 % len(events)]
             jitter = rng.uniform(0.0, 0.03)
@@ -151,13 +133,16 @@ def run_killed(
             seen = time.monotonic()
             while process.poll() is None and time.monotonic() - seen < jitter:
                 time.sleep(0.001)
+        done = progress(log)
         if process.poll() is not None:
-            assert process.returncode == 0, log.read_text(errors="replace")[-3000:]
-            return False, moment + " (it had finished)"
+            tail = log.read_text(errors="replace")[-3000:]
+            pytest.fail(
+                f"the command ended (exit {process.returncode}) before the kill {moment}: nothing killed\n{tail}"
+            )
         os.kill(process.pid, signal.SIGKILL)
         process.wait()
     assert process.returncode == -signal.SIGKILL
-    return True, moment
+    return f"{moment} (progress {done:.0%} when killed)"
 
 
 def snapshot(path: Path) -> dict[str, bytes] | None:
@@ -224,13 +209,25 @@ def embed_case(tmp_path_factory, onnx_spec):
             ref = root / f"reference.{fmt}"
             options = ["-m", onnx_spec, "--chunk-size", "100", "-q"]
             command = _xlingual("embed", str(source), "-o", str(ref), *options)
-            span = run_timed(command, env, root / f"ref-{fmt}.log", lambda: progress_path(ref).exists())
+            run_reference(command, env, root / f"ref-{fmt}.log")
             previous = root / f"previous.{fmt}"
             embed_file(small, previous, EmbedConfig(dtype="float16", show_progress=False), encoder=HashEncoder())
-            cases[fmt] = {"reference": read_embeddings(ref), "span": span, "options": options, "previous": previous}
+            cases[fmt] = {"reference": read_embeddings(ref), "options": options, "previous": previous}
         return cases[fmt]
 
     return {"source": source, "env": env, "case": case}
+
+
+def _rows_embedded(out: Path, total: int) -> Callable[[Path], float]:
+    """The progress of an embed run: rows its progress file records as written, over ``total``."""
+
+    def progress(_log: Path) -> float:
+        try:
+            return json.loads(progress_path(out).read_text())["rows"] / total
+        except (OSError, ValueError, KeyError):
+            return 0.0
+
+    return progress
 
 
 def _publishing(out: Path) -> bool:
@@ -252,14 +249,13 @@ def test_kill_embed_then_resume(embed_case, tmp_path, fmt, seed, record_property
         ("the first chunk", lambda: progress_path(out).exists()),
         ("the publish record", lambda: _publishing(out)),
     ]
-    killed, moment = run_killed(
+    moment = run_killed(
         command,
         embed_case["env"],
         tmp_path / "killed.log",
         seed=seed,
-        span=case["span"],
+        progress=_rows_embedded(out, 3000),
         events=events,
-        begun=lambda: progress_path(out).exists(),
     )
     now = _embed_snapshot(out)
     if now != before:  # not the previous version: it must be the complete new one
@@ -272,7 +268,7 @@ def test_kill_embed_then_resume(embed_case, tmp_path, fmt, seed, record_property
     else:
         read_embeddings(out)  # the previous version is still whole
         state = "previous"
-    record_property("kill", f"{moment}, killed={killed}, artifact after the kill: {state}")
+    record_property("kill", f"{moment}, artifact after the kill: {state}")
 
     rerun = subprocess.run([*command, "--resume"], env=embed_case["env"], capture_output=True, text=True)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
@@ -334,11 +330,8 @@ def index_case(tmp_path_factory, onnx_spec):
     corpus = _docs(root / "docs.jsonl", 3000)
     encoder = load_model(onnx_spec)
     ref = root / "reference"
-    span = run_timed(
-        _xlingual("index", "build", str(corpus), "-m", onnx_spec, "-o", str(ref), "-q"),
-        env,
-        root / "ref.log",
-        lambda: False,  # nothing shows on disk before the index is written: spread kills over the whole run
+    run_reference(
+        _xlingual("index", "build", str(corpus), "-m", onnx_spec, "-o", str(ref), "-q"), env, root / "ref.log"
     )
     previous = root / "previous"
     config = IndexConfig(model=onnx_spec, show_progress=False)
@@ -348,10 +341,18 @@ def index_case(tmp_path_factory, onnx_spec):
         "env": env,
         "corpus": corpus,
         "encoder": encoder,
-        "span": span,
         "reference": _hits(Index.load(ref, encoder=encoder)),
         "previous": previous,
     }
+
+
+def _index_build_progress(log: Path) -> float:
+    """The progress of an index build, from what it logged: passages embedded (80% of the work), then FAISS."""
+    text = log.read_text(errors="replace")
+    if "building a" in text:
+        return 0.9
+    counts = re.findall(r"embedding passages:.*?(\d+)/(\d+)", text)
+    return 0.8 * int(counts[-1][0]) / int(counts[-1][1]) if counts else 0.0
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -361,8 +362,9 @@ def test_kill_index_build_over_an_existing_index(index_case, onnx_spec, tmp_path
     before = snapshot(out)
     command = _xlingual("index", "build", str(index_case["corpus"]), "-m", onnx_spec, "-o", str(out), "--overwrite")
     events = [("the temporary index folder", lambda: bool(hidden_leftovers(tmp_path, "idx")))]
-    killed, moment = run_killed(
-        [*command, "-q"], index_case["env"], tmp_path / "killed.log", seed=seed, span=index_case["span"], events=events
+    # Not quiet: the progress bar on stderr is how the harness tells how far the build is.
+    moment = run_killed(
+        command, index_case["env"], tmp_path / "killed.log", seed=seed, progress=_index_build_progress, events=events
     )
     assert out.is_dir(), "the index folder vanished"
     if snapshot(out) != before:
@@ -371,7 +373,7 @@ def test_kill_index_build_over_an_existing_index(index_case, onnx_spec, tmp_path
     else:
         Index.load(out, encoder=index_case["encoder"])
         state = "previous"
-    record_property("kill", f"{moment}, killed={killed}, artifact after the kill: {state}")
+    record_property("kill", f"{moment}, artifact after the kill: {state}")
 
     rerun = subprocess.run([*command, "-q"], env=index_case["env"], capture_output=True, text=True)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
@@ -402,15 +404,26 @@ def distill_case(tmp_path_factory, tiny_models):
     dev.write_text("".join(f"{en}\t{ja}\n" for en, ja in PAIRS[8:]), encoding="utf-8")
     case: dict[str, Any] = {**tiny_models, "train": train, "dev": dev, "root": root, "env": _env(root / "home")}
     ref = root / "reference"
-    case["span"] = run_timed(
-        _distill_command(case, ref), case["env"], root / "ref.log", lambda: (ref / "checkpoints").exists()
-    )
+    run_reference(_distill_command(case, ref), case["env"], root / "ref.log")
     case["weights"], case["metrics"] = _weights(ref / "model"), _metrics(ref)
     return case
 
 
 def _checkpoint_names(run: Path) -> list[str]:
     return [p.name for p in distill_lib._checkpoints(run)] + (["model"] if (run / "model").exists() else [])
+
+
+def _steps_done(run: Path, total: int = 30) -> Callable[[Path], float]:
+    """The progress of a distillation: the last optimiser step metrics.jsonl records, over ``total``."""
+
+    def progress(_log: Path) -> float:
+        try:
+            lines = (run / "metrics.jsonl").read_text().splitlines()
+            return json.loads(lines[-1]).get("step", 0) / total if lines else 0.0
+        except (OSError, ValueError):  # absent, or the last line half-written
+            return 0.0
+
+    return progress
 
 
 def _check_run_after_kill(run: Path) -> None:
@@ -432,16 +445,15 @@ def test_kill_distill_then_resume(distill_case, tmp_path, seed, record_property)
         ("a checkpoint's temporary folder", lambda: any((run / "checkpoints").glob(".tmp-*"))),
         ("the final model's temporary folder", lambda: bool(hidden_leftovers(run, "model"))),
     ]
-    killed, moment = run_killed(
+    moment = run_killed(
         _distill_command(distill_case, run),
         distill_case["env"],
         tmp_path / "killed.log",
         seed=seed,
-        span=distill_case["span"],
+        progress=_steps_done(run),
         events=events,
-        begun=lambda: (run / "checkpoints").exists(),
     )
-    record_property("kill", f"{moment}, killed={killed}, checkpoints after the kill: {_checkpoint_names(run)}")
+    record_property("kill", f"{moment}, checkpoints after the kill: {_checkpoint_names(run)}")
     _check_run_after_kill(run)
     resume = ["--resume"] if (run / "config.json").exists() else []  # killed before the run was set up: start it
     rerun = subprocess.run(
