@@ -22,7 +22,7 @@ import numpy as np
 
 
 def run_one(n: int, dim: int, noise: float, threads: int | None) -> dict[str, float | int]:
-    from xlingual.evaluation.evaluator import retrieval_metrics
+    from xlingual.evaluation.metrics import retrieval_metrics
     from xlingual.search import faiss_ops as index
 
     used = index.set_num_threads(threads)

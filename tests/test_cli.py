@@ -81,7 +81,7 @@ def fake_models(monkeypatch):
 
 
 def _pairs(tmp_path):
-    from tests.test_evaluate import EN, JA
+    from tests.evaluation.test_evaluator import EN, JA
 
     path = tmp_path / "pairs.tsv"
     path.write_text("".join(f"{e}\t猫{j}\n" for e, j in zip(EN, JA, strict=True)), encoding="utf-8")

@@ -34,13 +34,13 @@ from hypothesis import strategies as st
 from hypothesis.errors import InvalidArgument
 
 from tests.fakes import FakeEncoder, HashEncoder
+from xlingual import evaluation as ev
 from xlingual.cache import EmbeddingCache, cache_key
 from xlingual.cli import cli
 from xlingual.config import DataConfig, EmbedConfig, IndexConfig, SearchConfig
 from xlingual.data.documents import read_documents
 from xlingual.data.readers import ParallelCorpus, clean, read_corpus
 from xlingual.errors import CacheError, DataError, XlingualError
-from xlingual.evaluation import evaluator as ev
 from xlingual.export.embeddings import embed_file, ids_path, meta_path, read_embeddings
 from xlingual.models.trim import _text_lines, corpus_texts
 from xlingual.search import faiss_ops

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
+
+from xlingual.errors import ConfigError
 
 #: The English teacher used when no ``--teacher`` is given.
 DEFAULT_TEACHER = "builtin:minilm-en"
@@ -133,6 +136,22 @@ class EvalConfig:
     #: a cached model is not even loaded.
     cache: bool = True
 
+    def __post_init__(self) -> None:
+        for name in ("batch_size", "margin_k", "margin_candidates"):
+            if (value := getattr(self, name)) < 1:
+                raise ConfigError(f"EvalConfig.{name}={value} is not positive; pass 1 or more.")
+        if self.block_size is not None and self.block_size < 1:
+            raise ConfigError(f"EvalConfig.block_size={self.block_size} is not positive; pass 1 or more, or None.")
+
+
+class MineMode(StrEnum):
+    """Which margin matches become pairs (LASER's ``--retrieval``)."""
+
+    FORWARD = "forward"  # the best target of every source
+    BACKWARD = "backward"  # the best source of every target
+    INTERSECT = "intersect"  # mutual best matches only
+    MAX = "max"  # both directions, greedily one-to-one by decreasing score
+
 
 @dataclass
 class MineConfig:
@@ -149,12 +168,24 @@ class MineConfig:
     #: Best-margin search starts from this many nearest candidates by cosine (exact: see EvalConfig).
     candidates: int = 16
     #: ``forward`` (best target per source), ``backward``, ``intersect`` (mutual best) or ``max``
-    #: (both directions, greedy one-to-one by score, as LASER's ``--retrieval max``).
-    mode: str = "max"
+    #: (both directions, greedy one-to-one by score, as LASER's ``--retrieval max``). A plain string is
+    #: accepted and converted: after construction ``mode`` is always a :class:`MineMode`. The class default
+    #: is the plain value, so command-line option defaults read it as a string.
+    mode: MineMode | str = MineMode.MAX.value
     batch_size: int = 64
     device: str | None = None
     block_size: int | None = None
     show_progress: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("k", "candidates", "batch_size"):
+            if (value := getattr(self, name)) < 1:
+                raise ConfigError(f"MineConfig.{name}={value} is not positive; pass 1 or more.")
+        try:
+            self.mode = MineMode(self.mode)
+        except ValueError:
+            choices = ", ".join(m.value for m in MineMode)
+            raise ConfigError(f"Mining mode {self.mode!r} is unknown; choose one of: {choices}.") from None
 
 
 @dataclass

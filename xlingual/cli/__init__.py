@@ -510,7 +510,7 @@ def mine(
 
     The default threshold 1.06 is CCMatrix's; with --gold and --tune the F1-optimal one is used.
     """
-    from xlingual.evaluation import evaluator as eval_lib
+    from xlingual.evaluation import mining as eval_lib
 
     if tune and not gold:
         raise click.UsageError("--tune needs --gold: pairs to tune the threshold on.")
