@@ -61,7 +61,7 @@ import numpy as np
 from xlingual.config import DataConfig, EvalConfig, MineConfig
 from xlingual.data.readers import text_lines
 from xlingual.errors import ConfigError, DataError
-from xlingual.models.specs import Encoder
+from xlingual.models.encoder import Encoder
 from xlingual.search import faiss_ops as index
 
 logger = logging.getLogger(__name__)
