@@ -14,9 +14,8 @@ import numpy as np
 import pytest
 
 from xlingual.errors import ModelError
-from xlingual.models import builtins
+from xlingual.models import builtins, specs
 from xlingual.models import e5_convert as models
-from xlingual.models import specs
 
 # --------------------------------------------------------------------------- Q4_0 and the E5S1 format
 

@@ -6,7 +6,6 @@ import pytest
 from xlingual.errors import ModelError
 from xlingual.models import specs as models
 
-
 # --------------------------------------------------------------------------- specs
 
 
