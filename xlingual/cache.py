@@ -19,6 +19,7 @@ the finished folder appears with one atomic rename, so readers never see half an
 Reading checks the file size always and the sha256 when ``verify=True`` (the default; about
 0.8–1.05 GB/s measured on the 2-core build machine: 1.5–2 s for 1M×384). Writing is bound by
 the fsync after each chunk (~20 s for 1.5 GB there), small next to running the teacher.
+What happens to an entry's files (checks, progress, chunk writes, messages) is in :mod:`xlingual._cache_files`.
 
 Example::
 
@@ -332,6 +333,7 @@ class EmbeddingCache:
         write_json(partial / META_FILE, meta)
         final = self.path(key)
         try:
+            # A plain rename, not _io.replace_dir: an entry another process finished first must stay.
             os.rename(partial, final)
         except OSError as exc:
             if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
