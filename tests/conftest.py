@@ -43,7 +43,7 @@ def _tiny_sentence_model(out, *, hidden: int, seed: int, tokenizer_dir) -> str:
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory):
     """Two tiny local models sharing MiniLM's tokenizer: a 16-d "teacher" and a 32-d "student"."""
-    from xlingual.models.specs import minilm_dir
+    from xlingual.models.builtins import minilm_dir
 
     root = tmp_path_factory.mktemp("tiny-models")
     teacher = _tiny_sentence_model(root / "teacher", hidden=16, seed=1, tokenizer_dir=minilm_dir())
@@ -59,7 +59,8 @@ def tiny_unigram_student(tmp_path_factory):
     from sentence_transformers.sentence_transformer.modules import Normalize, Pooling, Transformer
     from transformers import BertConfig, BertModel, XLMRobertaTokenizerFast
 
-    from xlingual.models.specs import E5_PROMPTS, e5_tokenizer_path
+    from xlingual.models.builtins import e5_tokenizer_path
+    from xlingual.models.e5_convert import E5_PROMPTS
 
     torch.manual_seed(3)
     root = tmp_path_factory.mktemp("tiny-unigram")

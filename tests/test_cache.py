@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from xlingual import cache as cache_mod
+from xlingual import _cache_files, _io
 from xlingual.cache import EmbeddingCache, cache_key
 from xlingual.errors import CacheError, DataError
 
@@ -474,7 +474,7 @@ def test_full_disk_midway_keeps_existing_entry_and_resumes(store, monkeypatch):
             _enospc()
         return real_pwrite(fd, data, offset)
 
-    monkeypatch.setattr(cache_mod.os, "pwrite", pwrite_until_full)
+    monkeypatch.setattr(_io.os, "pwrite", pwrite_until_full)
     with pytest.raises(CacheError, match="no space left on device") as info:
         store.get_or_compute(key_b, TEXTS[:12], encode, chunk_size=4)
     assert str(store.root / key_b[:2] / f"{key_b}.partial" / "emb.f32") in str(info.value)
@@ -490,7 +490,7 @@ def test_full_disk_midway_keeps_existing_entry_and_resumes(store, monkeypatch):
 
 def test_full_disk_at_allocation_leaves_no_file(store, monkeypatch):
     key = key_of()
-    monkeypatch.setattr(cache_mod.os, "posix_fallocate", _enospc)
+    monkeypatch.setattr(_cache_files.os, "posix_fallocate", _enospc)
     with pytest.raises(CacheError, match="no space left on device while allocating 640 bytes"):
         store.get_or_compute(key, TEXTS, encode, chunk_size=4)
     assert not (store.root / key[:2] / f"{key}.partial" / "emb.f32").exists()

@@ -357,3 +357,21 @@ def remove_dir(folder: str | os.PathLike[str]) -> None:
     except FileNotFoundError:
         return
     shutil.rmtree(doomed, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------- in-place writes
+# Added for the embedding cache, which fills a preallocated file chunk by chunk and resumes after a crash.
+
+
+def write_at(fd: int, data: bytes | memoryview, offset: int) -> None:
+    """Write all of ``data`` at byte ``offset`` of the open file ``fd``, then fsync it; a short write is continued.
+
+    Not atomic: for files preallocated to their final size whose chunks are checksummed separately
+    (a crash leaves earlier chunks intact). Raises the ``OSError`` (e.g. a full disk).
+    Example: ``write_at(fd, chunk_emb.tobytes(), row * dim * 4)``.
+    """
+    view = memoryview(data)
+    while view:
+        written = os.pwrite(fd, view, offset)
+        view, offset = view[written:], offset + written
+    os.fsync(fd)

@@ -19,6 +19,7 @@ the finished folder appears with one atomic rename, so readers never see half an
 Reading checks the file size always and the sha256 when ``verify=True`` (the default; about
 0.8–1.05 GB/s measured on the 2-core build machine: 1.5–2 s for 1M×384). Writing is bound by
 the fsync after each chunk (~20 s for 1.5 GB there), small next to running the teacher.
+What happens to an entry's files (checks, progress, chunk writes, messages) is in :mod:`xlingual._cache_files`.
 
 Example::
 
@@ -30,47 +31,58 @@ Example::
 from __future__ import annotations
 
 import errno
-import fcntl
 import hashlib
 import json
 import logging
 import os
-import re
 import shutil
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import numpy.typing as npt
 
-from xlingual import __version__
+from xlingual import __version__, _io
+from xlingual._cache_files import (
+    DTYPE,
+    EMB_FILE,
+    FORMAT_VERSION,
+    ITEMSIZE,
+    KEY_RE,
+    META_FILE,
+    PROGRESS_FILE,
+    ComputeFn,
+    FloatMatrix,
+    call_compute,
+    check_key,
+    check_rows,
+    corrupt,
+    create_emb,
+    io_error,
+    load_progress,
+    locked,
+    open_rw,
+    read_meta,
+    reset_partial,
+    rows_done,
+    sha256_range,
+    write_chunk,
+    write_json,
+)
 from xlingual.config import CacheConfig, xlingual_home
 from xlingual.errors import CacheError, DataError
 
 logger = logging.getLogger(__name__)
 
-EMB_FILE = "emb.f32"
-META_FILE = "meta.json"
-PROGRESS_FILE = "progress.json"
-#: Bump when the key derivation or the entry layout changes; old entries are then simply not found.
-FORMAT_VERSION = 1
+__all__ = ["EMB_FILE", "FORMAT_VERSION", "META_FILE", "PROGRESS_FILE", "EmbeddingCache", "cache_key", "default_root"]
 
-_KEY_RE = re.compile(r"[0-9a-f]{64}")
-_DTYPE = np.dtype("<f4")
-_ITEMSIZE = _DTYPE.itemsize
-_READ_BLOCK = 1 << 20
 #: Fields of meta.json that the cache owns; a caller's ``meta`` may not override them.
 _RESERVED = frozenset(
     {"format", "key", "n", "dim", "dtype", "byte_order", "file", "nbytes", "sha256", "created_at"}
     | {"xlingual_version"}
 )
-_UNSUPPORTED_FALLOCATE = {errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL}
 
-FloatMatrix = npt.NDArray[np.float32]
-ComputeFn = Callable[[Sequence[str]], Any]
 ProgressFn = Callable[[int, int], None]
 
 
@@ -144,7 +156,7 @@ class EmbeddingCache:
 
     def path(self, key: str) -> Path:
         """Return the folder of ``key``'s entry (which may not exist)."""
-        _check_key(key)
+        check_key(key)
         return self.root / key[:2] / key
 
     def _partial_path(self, key: str) -> Path:
@@ -157,7 +169,7 @@ class EmbeddingCache:
 
     def __contains__(self, key: object) -> bool:
         """Whether a finished entry exists for ``key`` (cheap: neither size nor checksum is checked)."""
-        if not isinstance(key, str) or not _KEY_RE.fullmatch(key):
+        if not isinstance(key, str) or not KEY_RE.fullmatch(key):
             return False
         return (self.path(key) / META_FILE).is_file()
 
@@ -173,55 +185,30 @@ class EmbeddingCache:
         folder = self.path(key)
         if not folder.exists():
             return None
-        meta = self._read_meta(key, folder)
+        meta = read_meta(key, folder)
         n, dim = meta["n"], meta["dim"]
         emb_path = folder / EMB_FILE
         try:
             size = emb_path.stat().st_size
         except FileNotFoundError:
-            raise _corrupt(key, folder, f"{EMB_FILE} is missing") from None
+            raise corrupt(key, folder, f"{EMB_FILE} is missing") from None
         except OSError as exc:
-            raise _io_error(exc, emb_path, "reading") from exc
-        expected = n * dim * _ITEMSIZE
+            raise io_error(exc, emb_path, "reading") from exc
+        expected = n * dim * ITEMSIZE
         if size != expected:
-            raise _corrupt(key, folder, f"{EMB_FILE} has {size} bytes, expected {expected} (n={n} × dim={dim} × 4)")
+            raise corrupt(key, folder, f"{EMB_FILE} has {size} bytes, expected {expected} (n={n} × dim={dim} × 4)")
         if verify:
-            actual = _sha256_file(emb_path, 0, size)
+            actual = sha256_range(emb_path, 0, size)
             if actual != meta["sha256"]:
-                raise _corrupt(
+                raise corrupt(
                     key,
                     folder,
                     f"checksum mismatch: sha256 of {EMB_FILE} is {actual}, meta says {meta['sha256']}",
                 )
         try:
-            return np.memmap(emb_path, dtype=_DTYPE, mode="r", shape=(n, dim))
+            return np.memmap(emb_path, dtype=DTYPE, mode="r", shape=(n, dim))
         except (OSError, ValueError) as exc:
-            raise _corrupt(key, folder, f"cannot memory-map {EMB_FILE}: {exc}") from exc
-
-    def _read_meta(self, key: str, folder: Path) -> dict[str, Any]:
-        meta_path = folder / META_FILE
-        try:
-            meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise _corrupt(key, folder, f"{META_FILE} is missing") from None
-        except (ValueError, RecursionError) as exc:  # undecodable bytes, bad JSON, a 5000-digit number, [[[[…
-            reason = str(exc).split(";")[0]
-            raise _corrupt(key, folder, f"{META_FILE} is not valid JSON ({reason})") from exc
-        except OSError as exc:
-            raise _io_error(exc, meta_path, "reading") from exc
-        if not isinstance(meta, dict):
-            raise _corrupt(key, folder, f"{META_FILE} holds {type(meta).__name__}, expected an object")
-        for field, kind in (("n", int), ("dim", int), ("sha256", str), ("dtype", str)):
-            value = meta.get(field)
-            if not isinstance(value, kind) or isinstance(value, bool):
-                raise _corrupt(key, folder, f"{META_FILE}: {field}={value!r}, expected {kind.__name__}")
-        if meta["n"] < 1 or meta["dim"] < 1:
-            raise _corrupt(key, folder, f"{META_FILE}: n={meta['n']}, dim={meta['dim']}, expected positive")
-        if meta["dtype"] != "float32":
-            raise _corrupt(key, folder, f"{META_FILE}: dtype={meta['dtype']!r}, expected 'float32'")
-        if meta.get("key", key) != key:
-            raise _corrupt(key, folder, f"{META_FILE} belongs to key {meta['key']!r}")
-        return meta
+            raise corrupt(key, folder, f"cannot memory-map {EMB_FILE}: {exc}") from exc
 
     # ------------------------------------------------------------------ computing
 
@@ -256,7 +243,7 @@ class EmbeddingCache:
         texts_n = len(texts)
         cached = self.get(key, verify=verify)
         if cached is not None:
-            _check_rows(key, cached.shape[0], texts_n)
+            check_rows(key, cached.shape[0], texts_n)
             return cached
         if texts_n == 0:
             raise DataError("nothing to embed: texts is empty; pass at least one sentence")
@@ -268,19 +255,19 @@ class EmbeddingCache:
         try:
             shard.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise _io_error(exc, shard, "creating the cache folder") from exc
-        with _locked(self._lock_path(key)):
+            raise io_error(exc, shard, "creating the cache folder") from exc
+        with locked(self._lock_path(key)):
             # Another process may have finished the key while we waited for the lock.
             cached = self.get(key, verify=verify)
             if cached is None:
-                self._compute_locked(key, texts, compute, chunk_size, progress, user_meta)
+                self._computelocked(key, texts, compute, chunk_size, progress, user_meta)
                 cached = self.get(key, verify=False)  # just hashed while finishing
             if cached is None:  # pragma: no cover - only if someone deletes the folder under the lock
                 raise CacheError(f"cache entry {self.path(key)} vanished right after it was written")
-        _check_rows(key, cached.shape[0], texts_n)
+        check_rows(key, cached.shape[0], texts_n)
         return cached
 
-    def _compute_locked(
+    def _computelocked(
         self,
         key: str,
         texts: Sequence[str],
@@ -292,28 +279,27 @@ class EmbeddingCache:
         n = len(texts)
         partial = self._partial_path(key)
         emb_path = partial / EMB_FILE
-        state = _load_progress(key, partial, n)
+        state = load_progress(key, partial, n)
         fd: int | None = None
         try:
             if state is not None:
-                fd = _open_rw(emb_path)
+                fd = open_rw(emb_path)
             else:
-                _reset_partial(partial)
+                reset_partial(partial)
                 state = {"format": FORMAT_VERSION, "key": key, "n": n, "dim": None, "chunks": []}
-            done = _rows_done(state)
+            done = rows_done(state)
             if progress is not None:
                 progress(done, n)
             while done < n:
                 stop = min(done + chunk_size, n)
-                chunk_emb = _call_compute(compute, texts, done, stop, state["dim"], partial)
+                chunk_emb = call_compute(compute, texts, done, stop, state["dim"], partial)
                 if fd is None:  # first chunk: now the size of the whole matrix is known
                     state["dim"] = int(chunk_emb.shape[1])
-                    fd = _create_emb(emb_path, n * state["dim"] * _ITEMSIZE)
+                    fd = create_emb(emb_path, n * state["dim"] * ITEMSIZE)
                 data = chunk_emb.tobytes()
-                _pwrite_all(fd, data, done * state["dim"] * _ITEMSIZE, emb_path)
-                _fsync(fd, emb_path)
-                state["chunks"].append({"start": done, "stop": stop, "sha256": hashlib.sha256(data).hexdigest()})
-                _write_json_atomic(partial / PROGRESS_FILE, state)
+                write_chunk(fd, data, done * state["dim"] * ITEMSIZE, emb_path)
+                state["chunks"].append({"start": done, "stop": stop, "sha256": _io.sha256_bytes(data)})
+                write_json(partial / PROGRESS_FILE, state)
                 done = stop
                 if progress is not None:
                     progress(done, n)
@@ -325,7 +311,7 @@ class EmbeddingCache:
     def _finish(self, key: str, partial: Path, state: dict[str, Any], user_meta: dict[str, Any]) -> None:
         n, dim = state["n"], state["dim"]
         emb_path = partial / EMB_FILE
-        nbytes = n * dim * _ITEMSIZE
+        nbytes = n * dim * ITEMSIZE
         meta = {
             "format": FORMAT_VERSION,
             "key": key,
@@ -336,7 +322,7 @@ class EmbeddingCache:
             "file": EMB_FILE,
             "nbytes": nbytes,
             # Hash what is on disk, not what we meant to write.
-            "sha256": _sha256_file(emb_path, 0, nbytes),
+            "sha256": sha256_range(emb_path, 0, nbytes),
             "model_id": user_meta.pop("model_id", None),
             "max_seq_length": user_meta.pop("max_seq_length", None),
             "extra": user_meta.pop("extra", None),
@@ -344,19 +330,20 @@ class EmbeddingCache:
             "xlingual_version": __version__,
             **user_meta,
         }
-        _write_json_atomic(partial / META_FILE, meta)
+        write_json(partial / META_FILE, meta)
         final = self.path(key)
         try:
+            # A plain rename, not _io.replace_dir: an entry another process finished first must stay.
             os.rename(partial, final)
         except OSError as exc:
             if exc.errno not in (errno.ENOTEMPTY, errno.EEXIST):
-                raise _io_error(exc, final, "renaming the finished entry into") from exc
+                raise io_error(exc, final, "renaming the finished entry into") from exc
             # Someone finished first (e.g. a process on a filesystem where flock is a no-op).
             self.get(key, verify=True)  # raises if theirs is broken; ours stays for inspection
             logger.info("cache entry %s was finished by another process; discarding ours", final)
             shutil.rmtree(partial, ignore_errors=True)
             return
-        _fsync_dir(final.parent)
+        _io.fsync_dir(final.parent)
         (final / PROGRESS_FILE).unlink(missing_ok=True)
 
     # ------------------------------------------------------------------ housekeeping
@@ -370,21 +357,17 @@ class EmbeddingCache:
         final, partial = self.path(key), self._partial_path(key)
         if not final.exists() and not partial.exists():
             return False
-        with _locked(self._lock_path(key), blocking=False) as acquired:
+        with locked(self._lock_path(key), blocking=False) as acquired:
             if not acquired:
                 raise CacheError(
                     f"cache entry {final} is being computed by another process "
                     f"(lock {self._lock_path(key)} is held); remove it after that finishes"
                 )
             for folder in (final, partial):
-                if folder.exists():
-                    # Rename first, so a reader never sees a half-deleted (seemingly corrupt) entry.
-                    doomed = folder.with_name(f"{folder.name}.deleting-{os.getpid()}")
-                    try:
-                        os.rename(folder, doomed)
-                        shutil.rmtree(doomed)
-                    except OSError as exc:
-                        raise _io_error(exc, folder, "removing") from exc
+                try:
+                    _io.remove_dir(folder)  # renamed first: a reader never sees a half-deleted entry
+                except OSError as exc:
+                    raise io_error(exc, folder, "removing") from exc
         return True
 
     def entries(self) -> list[dict[str, Any]]:
@@ -399,10 +382,10 @@ class EmbeddingCache:
             if not shard.is_dir() or len(shard.name) != 2:
                 continue
             for folder in sorted(shard.iterdir()):
-                if not folder.is_dir() or not _KEY_RE.fullmatch(folder.name):
+                if not folder.is_dir() or not KEY_RE.fullmatch(folder.name):
                     continue
                 try:
-                    meta = self._read_meta(folder.name, folder)
+                    meta = read_meta(folder.name, folder)
                 except CacheError as exc:
                     found.append({"key": folder.name, "path": str(folder), "error": str(exc)})
                     continue
@@ -420,22 +403,6 @@ class EmbeddingCache:
                 except FileNotFoundError:  # removed concurrently
                     continue
         return total
-
-
-# ---------------------------------------------------------------------- helpers
-
-
-def _check_key(key: str) -> None:
-    if not isinstance(key, str) or not _KEY_RE.fullmatch(key):
-        raise CacheError(f"not a cache key: {key!r}; expected 64 lowercase hex characters from cache_key()")
-
-
-def _check_rows(key: str, rows: int, texts_n: int) -> None:
-    if rows != texts_n:
-        raise ValueError(
-            f"cache entry {key} holds {rows} rows but {texts_n} texts were given; "
-            "the key was not made from these texts (use cache_key(model_id, texts, ...))"
-        )
 
 
 def _check_user_meta(key: str, texts: Sequence[str], meta: dict[str, Any] | None) -> dict[str, Any]:
@@ -460,228 +427,3 @@ def _check_user_meta(key: str, texts: Sequence[str], meta: dict[str, Any] | None
                 "the embeddings would be stored under the wrong key"
             )
     return user_meta
-
-
-def _corrupt(key: str, folder: Path, problem: str) -> CacheError:
-    return CacheError(
-        f"cache entry {folder} is corrupt: {problem}; delete the folder {folder} "
-        f"(or call EmbeddingCache.remove({key[:12]}…)), it will be recomputed"
-    )
-
-
-def _io_error(exc: OSError, path: Path, doing: str) -> CacheError:
-    reason = exc.strerror or str(exc)
-    if exc.errno == errno.ENOSPC:
-        return CacheError(
-            f"no space left on device while {doing} {path} ({reason}); free some space or point "
-            "XLINGUAL_HOME at a larger disk, then run again: finished chunks are kept and resumed"
-        )
-    return CacheError(f"{doing} {path} failed: {reason} (errno {exc.errno})")
-
-
-def _call_compute(
-    compute: ComputeFn, texts: Sequence[str], start: int, stop: int, dim: int | None, partial: Path
-) -> FloatMatrix:
-    try:
-        raw = compute(list(texts[start:stop]))
-    except OSError as exc:
-        cause = _io_error(exc, partial, f"computing rows {start}:{stop} for")
-        raise CacheError(f"{cause}; rows 0:{start} are saved and the next call resumes there") from exc
-    rows = stop - start
-    try:
-        chunk_emb = np.asarray(raw)
-    except (TypeError, ValueError) as exc:
-        raise CacheError(f"compute returned {type(raw).__name__} for rows {start}:{stop}: {exc}") from exc
-    shape: tuple[int, ...] = chunk_emb.shape
-    want = f"({rows}, {dim if dim is not None else 'dim'})"
-    if (
-        chunk_emb.ndim != 2
-        or shape[0] != rows
-        or shape[1] < 1
-        or (dim is not None and shape[1] != dim)
-        or chunk_emb.dtype.kind not in "fiu"
-    ):
-        raise CacheError(
-            f"compute returned shape {shape} {chunk_emb.dtype} for rows {start}:{stop} "
-            f"({rows} sentences); expected {want} floats"
-        )
-    with np.errstate(over="ignore", invalid="ignore"):  # overflow to inf is reported just below
-        chunk_emb = np.ascontiguousarray(chunk_emb, dtype=_DTYPE)
-    finite = np.isfinite(chunk_emb).all(axis=1)
-    if not finite.all():
-        bad = start + int(np.argmin(finite))
-        raise CacheError(
-            f"compute returned non-finite values (NaN or inf) for rows {start}:{stop}, first at row {bad}; "
-            "the model diverged or a sentence is degenerate"
-        )
-    return chunk_emb
-
-
-def _rows_done(state: dict[str, Any]) -> int:
-    chunks = state["chunks"]
-    return int(chunks[-1]["stop"]) if chunks else 0
-
-
-def _load_progress(key: str, partial: Path, n: int) -> dict[str, Any] | None:
-    """Return the saved progress of an interrupted computation, cut back to its verified chunks."""
-    try:
-        state = json.loads((partial / PROGRESS_FILE).read_text(encoding="utf-8"))
-        if not (
-            state.get("format") == FORMAT_VERSION
-            and state.get("key") == key
-            and state.get("n") == n
-            and isinstance(state.get("dim"), int)
-            and not isinstance(state.get("dim"), bool)
-            and state["dim"] > 0
-            and isinstance(state.get("chunks"), list)
-        ):
-            raise ValueError("progress.json does not describe this computation")
-        size = (partial / EMB_FILE).stat().st_size
-        dim = state["dim"]
-        if size != n * dim * _ITEMSIZE:
-            raise ValueError(f"{EMB_FILE} has {size} bytes, expected {n * dim * _ITEMSIZE}")
-    except (OSError, ValueError, AttributeError, TypeError, RecursionError) as exc:
-        if partial.exists():
-            logger.warning("restarting the computation in %s: %s", partial, exc)
-        return None
-    # Keep only the contiguous prefix of chunks whose bytes on disk still match their checksum.
-    kept: list[dict[str, Any]] = []
-    for chunk in state["chunks"]:
-        if not isinstance(chunk, dict):
-            break
-        start, stop = chunk.get("start"), chunk.get("stop")
-        expected_start = kept[-1]["stop"] if kept else 0
-        if not (isinstance(start, int) and isinstance(stop, int) and start == expected_start < stop <= n):
-            break
-        row_bytes = dim * _ITEMSIZE
-        if _sha256_file(partial / EMB_FILE, start * row_bytes, stop * row_bytes) != chunk.get("sha256"):
-            logger.warning("rows %d:%d in %s fail their checksum; recomputing from there", start, stop, partial)
-            break
-        kept.append(chunk)
-    state["chunks"] = kept
-    if kept:
-        logger.info("resuming %s at row %d of %d", partial, kept[-1]["stop"], n)
-    return state
-
-
-def _reset_partial(partial: Path) -> None:
-    try:
-        if partial.exists():
-            shutil.rmtree(partial)
-        partial.mkdir(parents=True)
-    except OSError as exc:
-        raise _io_error(exc, partial, "preparing") from exc
-
-
-def _open_rw(path: Path) -> int:
-    try:
-        return os.open(path, os.O_RDWR)
-    except OSError as exc:
-        raise _io_error(exc, path, "opening") from exc
-
-
-def _create_emb(path: Path, nbytes: int) -> int:
-    """Create ``path`` with all ``nbytes`` allocated up front, so a full disk fails now, not midway."""
-    fd = -1
-    try:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644)
-        try:
-            os.posix_fallocate(fd, 0, nbytes)
-        except OSError as exc:
-            if exc.errno not in _UNSUPPORTED_FALLOCATE:
-                raise
-            os.ftruncate(fd, nbytes)  # sparse; a full disk then shows up in the chunk writes
-    except OSError as exc:
-        if fd >= 0:
-            os.close(fd)
-        path.unlink(missing_ok=True)
-        raise _io_error(exc, path, f"allocating {nbytes} bytes for") from exc
-    return fd
-
-
-def _pwrite_all(fd: int, data: bytes, offset: int, path: Path) -> None:
-    view = memoryview(data)
-    try:
-        while view:
-            written = os.pwrite(fd, view, offset)
-            view, offset = view[written:], offset + written
-    except OSError as exc:
-        raise _io_error(exc, path, "writing") from exc
-
-
-def _fsync(fd: int, path: Path) -> None:
-    try:
-        os.fsync(fd)
-    except OSError as exc:
-        raise _io_error(exc, path, "flushing") from exc
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass  # some filesystems refuse fsync on directories; the rename itself already happened
-    finally:
-        os.close(fd)
-
-
-def _write_json_atomic(path: Path, obj: dict[str, Any]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as handle:
-            json.dump(obj, handle, indent=1)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise _io_error(exc, path, "writing") from exc
-
-
-def _sha256_file(path: Path, start: int, stop: int) -> str:
-    """Return the sha256 of bytes ``[start, stop)`` of ``path`` (0.8–1 GB/s, warm page cache)."""
-    digest = hashlib.sha256()
-    buf = bytearray(_READ_BLOCK)
-    view = memoryview(buf)
-    try:
-        with open(path, "rb", buffering=0) as handle:
-            handle.seek(start)
-            left = stop - start
-            while left > 0:
-                got = handle.readinto(view[: min(left, _READ_BLOCK)])
-                if not got:
-                    break  # short file: the digest then cannot match
-                digest.update(view[:got])
-                left -= got
-    except OSError as exc:
-        raise _io_error(exc, path, "reading") from exc
-    return digest.hexdigest()
-
-
-@contextmanager
-def _locked(path: Path, *, blocking: bool = True) -> Iterator[bool]:
-    """Hold an exclusive ``flock`` on ``path``; yields False if ``blocking=False`` and it is taken.
-
-    The lock file is never deleted: deleting it would let two processes lock different inodes.
-    """
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    except OSError as exc:
-        raise _io_error(exc, path, "creating the lock file") from exc
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            if not blocking:
-                yield False
-                return
-            logger.info("waiting for another process computing the same embeddings (lock %s)", path)
-            fcntl.flock(fd, fcntl.LOCK_EX)
-        yield True
-    finally:
-        os.close(fd)  # closing the descriptor releases the lock

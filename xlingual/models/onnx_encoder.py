@@ -24,6 +24,7 @@ Example::
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Sequence
@@ -34,6 +35,7 @@ import numpy as np
 
 from xlingual._io import check_files
 from xlingual.errors import ModelError
+from xlingual.models.encoder import prompt_text
 
 #: The description file of an exported ONNX folder.
 ONNX_INFO_FILE = "xlingual_onnx.json"
@@ -185,7 +187,6 @@ class OnnxEncoder:
         if pad_id is None:
             pad_id = self._tokenizer.token_to_id(pad_token) or 0
         self._tokenizer.enable_padding(pad_id=int(pad_id), pad_token=pad_token)
-        self._token_counter: OnnxTokenCounter | None = None
 
         options = ort.SessionOptions()
         if threads:
@@ -213,25 +214,23 @@ class OnnxEncoder:
 
     get_sentence_embedding_dimension = get_embedding_dimension
 
-    @property
+    @functools.cached_property
     def tokenizer(self) -> OnnxTokenCounter:
         """A callable that tokenizes without truncation (``tokenizer(texts)["input_ids"]``), for counting tokens."""
-        if self._token_counter is None:
-            self._token_counter = OnnxTokenCounter(self.path / str(self.info["tokenizer_file"]))
-        return self._token_counter
+        # Built on first use: only passage splitting counts tokens, most encoders never need it.
+        return OnnxTokenCounter(self.path / str(self.info["tokenizer_file"]))
 
     def prompt_for(self, prompt_name: str | None = None, prompt: str | None = None) -> str:
         """The text prepended to every input: ``prompt``, else ``prompts[prompt_name]``, else the default prompt."""
         if prompt is not None:
             return prompt
-        name = prompt_name if prompt_name is not None else self.default_prompt_name
-        if name is None:
-            return ""
-        if name not in self.prompts:
+        try:
+            return prompt_text(self, prompt_name) or ""
+        except ModelError:
+            name = prompt_name if prompt_name is not None else self.default_prompt_name
             raise ModelError(
                 f"Prompt name {name!r} is not one of this model's prompts: {', '.join(sorted(self.prompts)) or 'none'}"
-            )
-        return self.prompts[name]
+            ) from None
 
     def encode(
         self,

