@@ -21,7 +21,7 @@ import pytest
 from click.testing import CliRunner
 
 from tests.fakes import FakeEncoder
-from tests.test_search import DOCS
+from tests.search.helpers import DOCS
 from xlingual.cli import cli
 from xlingual.config import IndexConfig, ServeConfig
 from xlingual.errors import ConfigError
