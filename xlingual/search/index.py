@@ -29,6 +29,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -159,8 +160,9 @@ class Index:
         self.path = path
         self.config = config or SearchConfig()
         self.model = ModelInfo.from_dict(manifest["model"])
-        # One slot, replaced whole: a search running while an add commits sees the old state or the new one.
-        self._state = [_State(manifest, faiss_index, passages, spec)]
+        # The current state, replaced whole by an add: a deque of one, whose append swaps it atomically, so a
+        # search running while an add commits sees the old state or the new one, never a mix.
+        self._state: deque[_State] = deque([_State(manifest, faiss_index, passages, spec)], maxlen=1)
         self._encoders: dict[str, Any] = {} if encoder is None else {self.model.spec: encoder}
         self._encode_lock = threading.Lock()
 
@@ -169,22 +171,22 @@ class Index:
     @property
     def manifest(self) -> dict[str, Any]:
         """The manifest of the generation in memory (what ``manifest.json`` said when it was loaded or written)."""
-        return self._state[0].manifest
+        return self._state[-1].manifest
 
     @property
     def faiss_index(self) -> Any:
         """The FAISS index: inner product over ``(n, dim)`` float32, L2-normalised vectors; id = passage row."""
-        return self._state[0].faiss_index
+        return self._state[-1].faiss_index
 
     @property
     def passages(self) -> PassageStore:
         """The passage rows (row ``i`` is FAISS id ``i``)."""
-        return self._state[0].passages
+        return self._state[-1].passages
 
     @property
     def spec(self) -> IndexSpec:
         """The FAISS index type and its (calibrated) parameters."""
-        return self._state[0].spec
+        return self._state[-1].spec
 
     @property
     def dim(self) -> int:
@@ -304,7 +306,7 @@ class Index:
                     f"{self.path} was changed by another process since it was loaded; load it again and retry."
                 )
             state = self._append(passages, vectors, added, config)
-        self._state[0] = state
+        self._state.append(state)
         logger.info("added %d documents → %d passages", added.documents, len(passages))
         return len(passages)
 
@@ -323,7 +325,7 @@ class Index:
         On any failure the files of the uncommitted add are deleted and the in-memory state goes back to
         what is on disk (the FAISS index may already hold the new vectors).
         """
-        state = self._state[0]
+        state = self._state[-1]
         try:
             spec = state.spec
             if len(vectors) >= calibration.MIN_CALIBRATION_QUERIES:
@@ -344,7 +346,7 @@ class Index:
             storage.commit_manifest(self.path, manifest, state.manifest["files"]["index"])
         except BaseException as exc:
             storage.discard_uncommitted(self.path, next_file_names(state.manifest))
-            self._state[0] = Index.load(self.path, config=self.config)._state[0]
+            self._state.append(Index.load(self.path, config=self.config)._state[-1])
             if isinstance(exc, Exception) and _io.is_disk_full(exc):
                 intact = f"the index at {self.path} is intact, without the new documents"
                 then = "run the same xlingual index add command again"
@@ -376,8 +378,7 @@ class Index:
         dim = model_dim(encoder)
         if dim is not None and dim != self.dim:
             raise SearchIndexError(f"{key} embeds in dimension {dim} but {self.path} has dimension {self.dim}.")
-        self._encoders[key] = encoder
-        return encoder
+        return self._encoders.setdefault(key, encoder)
 
     def prepare(self, query_model: str | None = None) -> None:
         """Load (and check) the query model now instead of on the first search (servers call this)."""
@@ -425,7 +426,7 @@ class Index:
         k = self.config.k if k is None else k
         if k < 1:
             raise SearchIndexError(f"k={k} is not positive; ask for at least 1 result.")
-        state = self._state[0]
+        state = self._state[-1]
         k = min(k, int(state.faiss_index.ntotal))
         params = ann.search_params(state.spec, ef_search=self.config.ef_search, nprobe=self.config.nprobe)
         scores, ids = faiss_ops.search(state.faiss_index, vectors, k, params=params)
