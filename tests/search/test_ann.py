@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from tests.search.helpers import unit_rows
-from xlingual.config import IndexConfig
+from xlingual.config import IndexConfig, SearchConfig
 from xlingual.errors import SearchIndexError
 from xlingual.search import ann, calibration, faiss_ops
 from xlingual.search.ann import IndexType
@@ -83,3 +83,29 @@ def test_index_types_against_exact_search(kind):
         scores[valid], np.einsum("qd,qkd->qk", queries, database[np.where(valid, ids, 0)])[valid], atol=1e-5
     )
     assert np.all(np.diff(scores, axis=1) <= 1e-6)
+
+
+def test_search_knobs_default_to_the_spec_and_can_be_overridden():
+    hnsw = ann.IndexSpec(IndexType.HNSW, 8, hnsw_m=16, ef_search=48)
+    assert ann.search_params(hnsw).efSearch == 48
+    assert ann.search_params(hnsw, ef_search=200).efSearch == 200
+    ivf = ann.IndexSpec(IndexType.IVF_PQ, 8, nlist=20, pq_m=4, nprobe=4, refine_factor=3)
+    stored = ann.search_params(ivf)
+    assert stored.k_factor == 3 and stored.referenced_objects[0].nprobe == 4
+    assert ann.search_params(ivf, nprobe=7).referenced_objects[0].nprobe == 7
+    assert ann.search_params(ivf, nprobe=64).referenced_objects[0].nprobe == 20  # capped at nlist
+    assert ann.search_params(ann.IndexSpec(IndexType.FLAT, 8)) is None
+    with pytest.raises(SearchIndexError, match="ef_search=-1 is not positive"):
+        ann.search_params(hnsw, ef_search=-1)
+
+
+def test_index_and_search_configs_check_their_values():
+    with pytest.raises(SearchIndexError, match=r"target_recall=0 is not in \(0, 1\]"):
+        IndexConfig(target_recall=0)
+    with pytest.raises(SearchIndexError, match="auto_approximate must be hnsw or ivf-pq, not flat"):
+        IndexConfig(auto_approximate="flat")
+    with pytest.raises(SearchIndexError, match="Unknown index type 'annoy'"):
+        IndexConfig(auto_approximate="annoy")
+    with pytest.raises(SearchIndexError, match="k=0 is not positive"):
+        SearchConfig(k=0)
+    assert IndexConfig(index_type="ivf-pq").index_type == IndexType.IVF_PQ

@@ -258,3 +258,21 @@ def test_real_english_model_ranks_the_relevant_document_first(tmp_path):
     assert built.manifest["splitting"]["unit"] == "tokens"
     assert built.search("Where can I get a coffee in the morning?", k=1)[0].doc_id == "coffee"
     assert built.search("Will it snow?", k=1)[0].doc_id == "weather"
+
+
+def test_search_config_overrides_the_calibrated_knobs(tmp_path, monkeypatch):
+    docs = [f"文書{i}番は{'春夏秋冬'[i % 4]}の話題です。" for i in range(300)]
+    Index.build(docs, tmp_path / "idx", config=fake_config(index_type="hnsw"), encoder=FakeEncoder(32))
+    used = []
+    real_search = search_lib.faiss_ops.search
+
+    def spy(index, queries, k, **kwargs):
+        used.append(kwargs["params"].efSearch)
+        return real_search(index, queries, k, **kwargs)
+
+    monkeypatch.setattr(search_lib.faiss_ops, "search", spy)
+    calibrated = Index.load(tmp_path / "idx", encoder=FakeEncoder(32))
+    overridden = Index.load(tmp_path / "idx", config=SearchConfig(ef_search=300), encoder=FakeEncoder(32))
+    exact = [h.doc_id for h in overridden.search("文書7番は冬の話題です。", k=5)]
+    calibrated.search("文書7番は冬の話題です。", k=5)
+    assert used == [300, calibrated.spec.ef_search] and exact[0] == "7"
