@@ -38,6 +38,10 @@ with a traceback in the response:
   ``path``, ``status``, ``latency_ms``, ``client`` (address), ``n_queries`` and ``k``; the query texts
   (``queries``) only with ``log_queries``.
 
+This module builds the app and its routes; the request models and value checks are in
+:mod:`~xlingual.search.serve_api`, the size, time, content-type and logging guard in
+:mod:`~xlingual.search.serve_guard`.
+
 Example::
 
     index = Index.load("idx")
