@@ -1,7 +1,7 @@
 """Search index speed and accuracy: build time, memory, queries per second and recall@10 per index type.
 
 For each corpus size (default 100k and 1M vectors of dimension 384) and each index type (flat, hnsw,
-ivf-pq) the index is built exactly as `xlingual index build` builds it (`xlingual.search.faiss_ops.choose_index`,
+ivf-pq) the index is built exactly as `xlingual index build` builds it (`xlingual.search.ann.choose_index`,
 `build_calibrated`: recall@10 ≥ 0.95 on held-out vectors), then 1,000 fresh queries (not in
 the index) are searched: all at once (throughput, "QPS") and one by one (latency, as a server sees
 them). Recall@10 is measured against exact search on the same queries, ties tolerated.
@@ -103,7 +103,7 @@ def load_data(data: str, n: int, n_queries: int, dim: int) -> tuple[np.ndarray, 
 
 
 def params_text(spec: object) -> str:
-    from xlingual.search.faiss_ops import IndexSpec, IndexType
+    from xlingual.search.ann import IndexSpec, IndexType
 
     assert isinstance(spec, IndexSpec)
     if spec.type is IndexType.HNSW:
@@ -117,7 +117,7 @@ def measure(
     built: Any, queries: np.ndarray, exact_scores: np.ndarray, params: object, args: argparse.Namespace
 ) -> dict:
     """QPS of one batch call, median latency of single-query calls, recall@k against exact search."""
-    from xlingual.search import faiss_ops
+    from xlingual.search import calibration, faiss_ops
 
     faiss_ops.search(built, queries[:10], args.k, params=params)  # warm-up
     started = time.perf_counter()
@@ -131,7 +131,7 @@ def measure(
     return {
         "qps": round(len(queries) / batch_s),
         "p50_ms": round(1000 * float(np.median(latencies)), 2),
-        "recall@10": round(faiss_ops.recall_at_k(exact_scores, scores, ids), 4),
+        "recall@10": round(calibration.recall_at_k(exact_scores, scores, ids), 4),
     }
 
 
@@ -139,18 +139,18 @@ def sweep(built: Any, spec: Any, queries: np.ndarray, exact_scores: np.ndarray, 
     """The cheapest knob setting (same order as `calibrate`) whose recall on *these* queries reaches the target."""
     from dataclasses import replace
 
-    from xlingual.search import faiss_ops
-    from xlingual.search.faiss_ops import IndexType
+    from xlingual.search import ann, calibration, faiss_ops
+    from xlingual.search.ann import IndexType
 
     if spec.type is IndexType.HNSW:
-        candidates = [replace(spec, ef_search=ef) for ef in faiss_ops.EF_SEARCH_GRID]
+        candidates = [replace(spec, ef_search=ef) for ef in calibration.EF_SEARCH_GRID]
     else:
         factor = IndexConfigDefaults.refine_factor
         probes = sorted({min(spec.nlist, 2**p) for p in range(int(spec.nlist).bit_length() + 1)})
         candidates = [replace(spec, nprobe=p, refine_factor=factor * m) for p in probes for m in (1, 2, 4)]
     for candidate in candidates:
-        scores, ids = faiss_ops.search(built, queries, args.k, params=faiss_ops.search_params(candidate))
-        if faiss_ops.recall_at_k(exact_scores, scores, ids) >= args.target_recall:
+        scores, ids = faiss_ops.search(built, queries, args.k, params=ann.search_params(candidate))
+        if calibration.recall_at_k(exact_scores, scores, ids) >= args.target_recall:
             return candidate
     return candidates[-1]
 
@@ -159,7 +159,7 @@ def run_one(args: argparse.Namespace, n: int, kind: str) -> list[dict[str, objec
     import faiss
 
     from xlingual.config import IndexConfig
-    from xlingual.search import faiss_ops
+    from xlingual.search import ann, calibration, faiss_ops
 
     threads = faiss_ops.set_num_threads(args.threads)
     database, queries = load_data(args.data, n, args.queries, args.dim)
@@ -170,11 +170,11 @@ def run_one(args: argparse.Namespace, n: int, kind: str) -> list[dict[str, objec
         exact_scores, _ = faiss_ops.knn(queries, database, args.k)
         np.save(truth_path, exact_scores)
     config = IndexConfig(index_type=kind, target_recall=args.target_recall)
-    spec = faiss_ops.choose_index(n, args.dim, config)
+    spec = ann.choose_index(n, args.dim, config)
     started = time.perf_counter()
     # As `xlingual index build` does it: the last rows (a random sample here: the rows are i.i.d.) are held
     # out while the index is built, calibrate the search knob, and are added afterwards.
-    built, spec = faiss_ops.build_calibrated(database, spec, target_recall=args.target_recall)
+    built, spec = calibration.build_calibrated(database, spec, target_recall=args.target_recall)
     build_s = time.perf_counter() - started
     peak_rss_mb = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)  # before serialising a copy
     common = {
@@ -189,7 +189,7 @@ def run_one(args: argparse.Namespace, n: int, kind: str) -> list[dict[str, objec
             **common,
             "type": kind,
             "params": params_text(spec),
-            **measure(built, queries, exact_scores, faiss_ops.search_params(spec), args),
+            **measure(built, queries, exact_scores, ann.search_params(spec), args),
         }
     ]
     if kind != "flat" and not args.no_sweep:
@@ -199,7 +199,7 @@ def run_one(args: argparse.Namespace, n: int, kind: str) -> list[dict[str, objec
                 **common,
                 "type": f"{kind} (swept)",
                 "params": params_text(best),
-                **measure(built, queries, exact_scores, faiss_ops.search_params(best), args),
+                **measure(built, queries, exact_scores, ann.search_params(best), args),
             }
         )
     return rows

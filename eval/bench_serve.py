@@ -132,7 +132,7 @@ class Server:
     """The server process: started on a free loopback port, watched for memory, stopped with Ctrl-C."""
 
     def __init__(self, index_path: Path, log_path: Path, startup_timeout: float) -> None:
-        from xlingual.search.index import read_manifest
+        from xlingual.search.manifest import read_manifest
 
         self.port = free_port()  # another process grabbing it before the server binds it fails the run
         self.base_url = f"http://127.0.0.1:{self.port}"

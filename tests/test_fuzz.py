@@ -44,7 +44,8 @@ from xlingual.errors import CacheError, DataError, XlingualError
 from xlingual.export.embeddings import embed_file, ids_path, meta_path, read_embeddings
 from xlingual.models.trim import _text_lines, corpus_texts
 from xlingual.search import faiss_ops
-from xlingual.search.index import Index, format_info
+from xlingual.search.display import format_info
+from xlingual.search.index import Index
 
 #: Examples per property; a longer campaign: XLINGUAL_FUZZ_EXAMPLES=2000 pytest tests/test_fuzz.py
 EXAMPLES = int(os.environ.get("XLINGUAL_FUZZ_EXAMPLES", "60"))

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
-from xlingual.errors import ConfigError
+from xlingual.errors import ConfigError, SearchIndexError
 
 #: The English teacher used when no ``--teacher`` is given.
 DEFAULT_TEACHER = "builtin:minilm-en"
@@ -203,6 +205,27 @@ class CacheConfig:
     verify: bool = True
 
 
+class IndexType(StrEnum):
+    """The FAISS index kinds a search index can use (``--index-type``, besides ``auto``)."""
+
+    FLAT = "flat"
+    HNSW = "hnsw"
+    IVF_PQ = "ivf-pq"
+
+
+#: ``--index-type auto``: the type is chosen by corpus size (``IndexConfig.flat_max``).
+AUTO_INDEX = "auto"
+
+
+def parse_index_type(value: str) -> IndexType:
+    """``"hnsw"`` → :attr:`IndexType.HNSW`; a :class:`SearchIndexError` naming the choices otherwise."""
+    try:
+        return IndexType(value)
+    except ValueError:
+        choices = ", ".join(t.value for t in IndexType)
+        raise SearchIndexError(f"Unknown index type {value!r}; choose {AUTO_INDEX}, {choices}.") from None
+
+
 @dataclass
 class IndexConfig:
     """How ``xlingual index build`` / ``add`` split documents, embed passages and choose the FAISS index.
@@ -250,6 +273,16 @@ class IndexConfig:
     #: Seed of the training and calibration samples.
     seed: int = 0
 
+    def __post_init__(self) -> None:
+        if self.index_type != AUTO_INDEX:
+            parse_index_type(self.index_type)
+        if parse_index_type(self.auto_approximate) is IndexType.FLAT:
+            raise SearchIndexError("auto_approximate must be hnsw or ivf-pq, not flat; raise flat_max instead.")
+        if not 2 <= self.hnsw_m <= 256:
+            raise SearchIndexError(f"hnsw_m={self.hnsw_m} is out of range; FAISS recommends 4 to 64.")
+        if not 0.0 < self.target_recall <= 1.0:
+            raise SearchIndexError(f"target_recall={self.target_recall} is not in (0, 1]; e.g. 0.95.")
+
 
 @dataclass
 class SearchConfig:
@@ -270,6 +303,40 @@ class SearchConfig:
     #: Queries per encoder forward pass.
     batch_size: int = 64
     device: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.k < 1:
+            raise SearchIndexError(f"k={self.k} is not positive; ask for at least 1 result.")
+
+
+class LogLevel(StrEnum):
+    """uvicorn's log levels (``ServeConfig.log_level``)."""
+
+    CRITICAL = "critical"
+    ERROR = "error"
+    WARNING = "warning"
+    INFO = "info"
+    DEBUG = "debug"
+    TRACE = "trace"
+
+
+_ORIGIN = re.compile(r"https?://[^/\s?#]+")
+
+
+def check_origins(origins: Iterable[str]) -> list[str]:
+    """The CORS origins, each ``scheme://host[:port]`` or ``*``; a path or trailing slash is a :class:`ConfigError`.
+
+    Example: ``check_origins(["http://localhost:3000"])`` → ``["http://localhost:3000"]``.
+    """
+    checked = []
+    for origin in origins:
+        if origin != "*" and not _ORIGIN.fullmatch(origin):
+            raise ConfigError(
+                f"--cors-origin {origin!r} is not an origin; write scheme://host[:port] without a path or "
+                "trailing slash, e.g. http://localhost:3000"
+            )
+        checked.append(origin)
+    return checked
 
 
 @dataclass
@@ -301,7 +368,16 @@ class ServeConfig:
     log_queries: bool = False
     #: Show full filesystem paths in ``/info`` (off: folder and file names only).
     show_paths: bool = False
-    log_level: str = "info"
+    #: uvicorn's log level, one of :class:`LogLevel`.
+    log_level: str = LogLevel.INFO
+
+    def __post_init__(self) -> None:
+        check_origins(self.cors_origins)
+        try:
+            self.log_level = LogLevel(self.log_level)
+        except ValueError:
+            choices = ", ".join(level.value for level in LogLevel)
+            raise ConfigError(f"log_level={self.log_level!r} is not one of {choices}") from None
 
 
 @dataclass

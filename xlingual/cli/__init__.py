@@ -725,7 +725,8 @@ def index_info(index_path: Path, no_verify: bool, as_json: bool) -> None:
     Example:
         xlingual index info idx
     """
-    from xlingual.search.index import Index, format_info
+    from xlingual.search.display import format_info
+    from xlingual.search.index import Index
 
     _setup_logging(quiet=True)
     info = Index.load(index_path, config=SearchConfig(verify=not no_verify)).info()
@@ -779,7 +780,8 @@ def search(
         xlingual search idx-en "猫が好きです" --query-model runs/distill/model   # Japanese → English index
         xlingual search idx --queries questions.txt --json
     """
-    from xlingual.search.index import Index, format_hits
+    from xlingual.search.display import format_hits
+    from xlingual.search.index import Index
 
     if (query is None) == (queries_file is None):
         raise click.UsageError("Pass either QUERY or --queries FILE.")

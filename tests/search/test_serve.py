@@ -21,9 +21,9 @@ import pytest
 from click.testing import CliRunner
 
 from tests.fakes import FakeEncoder
-from tests.test_search import DOCS
+from tests.search.helpers import DOCS
 from xlingual.cli import cli
-from xlingual.config import IndexConfig, ServeConfig
+from xlingual.config import IndexConfig, LogLevel, ServeConfig
 from xlingual.errors import ConfigError
 from xlingual.search.index import Index
 from xlingual.search.serve import check_origins, create_app, is_loopback, public_info, public_name
@@ -362,6 +362,14 @@ def test_a_cors_origin_with_a_path_or_no_scheme_is_refused(origin):
     with pytest.raises(ConfigError, match="is not an origin; write scheme://host"):
         check_origins([origin])
     assert check_origins(["*", "http://127.0.0.1:8080"]) == ["*", "http://127.0.0.1:8080"]
+    with pytest.raises(ConfigError, match="is not an origin; write scheme://host"):
+        ServeConfig(cors_origins=(origin,))  # refused where the settings are made, before any model loads
+
+
+def test_serve_config_log_level_is_a_closed_choice():
+    assert ServeConfig(log_level="warning").log_level is LogLevel.WARNING
+    with pytest.raises(ConfigError, match="log_level='loud' is not one of critical, error, warning, info"):
+        ServeConfig(log_level="loud")
 
 
 def _access_lines(caplog):
