@@ -40,13 +40,13 @@ import pytest
 from tests.fakes import HashEncoder
 from tests.test_distill import PAIRS, _weights
 from tests.test_distill import _config as distill_config
+from xlingual import _io
 from xlingual.config import EmbedConfig, ExportConfig, IndexConfig
 from xlingual.distillation import run as distill_lib
 from xlingual.errors import DataError, DiskFullError
 from xlingual.export import embeddings as embed_lib
 from xlingual.export import model_export as export_lib
 from xlingual.export.embeddings import embed_file, ids_path, meta_path, progress_path, read_embeddings
-from xlingual.search import index as search_lib
 from xlingual.search.index import Index
 
 slow = pytest.mark.slow
@@ -605,7 +605,7 @@ def test_full_disk_while_building_an_index(tmp_path, onnx_spec, onnx_encoder, mo
     corpus = _docs(tmp_path / "docs.jsonl", 300)
     config = IndexConfig(model=onnx_spec, show_progress=False, overwrite=True)
     counter = FullDisk()
-    monkeypatch.setattr(search_lib, "open", counter.open, raising=False)
+    monkeypatch.setattr(_io, "open", counter.open, raising=False)  # every index write goes through _io
     reference = Index.build(corpus, tmp_path / "reference", config=config, encoder=onnx_encoder)
     total = counter.written
     out = tmp_path / "idx"
@@ -613,7 +613,7 @@ def test_full_disk_while_building_an_index(tmp_path, onnx_spec, onnx_encoder, mo
     before = snapshot(out)
 
     disk = FullDisk(free=min(fraction * total, total - 1))
-    monkeypatch.setattr(search_lib, "open", disk.open, raising=False)
+    monkeypatch.setattr(_io, "open", disk.open, raising=False)  # every index write goes through _io
     with pytest.raises(DiskFullError) as info:
         Index.build(corpus, out, config=config, encoder=onnx_encoder)
     _assert_disk_full_message(info.value, f"the previous index at {out} is intact", "xlingual index build")
@@ -632,7 +632,7 @@ def test_full_disk_while_adding_to_an_index(tmp_path, onnx_spec, onnx_encoder, m
     index = Index.load(out, encoder=onnx_encoder)
     passages = len(index)
     disk = FullDisk(free=100, only=lambda name: ".passages-" in name)  # the index file fits, the passages do not
-    monkeypatch.setattr(search_lib, "open", disk.open, raising=False)
+    monkeypatch.setattr(_io, "open", disk.open, raising=False)  # every index write goes through _io
     with pytest.raises(DiskFullError) as info:
         index.add(_docs(tmp_path / "more.jsonl", 10, offset=100))
     _assert_disk_full_message(info.value, f"the index at {out} is intact", "xlingual index add")
