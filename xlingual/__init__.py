@@ -1,10 +1,16 @@
 """xlingual: make an English sentence-embedding model speak Japanese by knowledge distillation.
 
-The stages are importable on their own; the names below are the short public API::
+One subpackage per stage (``models``, ``data``, ``distillation``, ``evaluation``, ``search``, ``export``);
+the names below are the short public API, imported on first use so that ``import xlingual`` stays cheap
+(no torch)::
 
-    from xlingual import Index, load_model, read_corpus
+    from xlingual import DistillConfig, Index, distill
 
+    distill(DistillConfig(train=["pairs.tsv"]))
     hits = Index.load("idx").search("東京の天気", k=5)
+
+The stage packages are named for what they hold (``distillation``, ``evaluation``) so that the functions
+``xlingual.distill`` and ``xlingual.evaluate`` are never shadowed by a module of the same name.
 """
 
 from __future__ import annotations
@@ -14,19 +20,42 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-# name -> module that defines it. Imported on first use, so `import xlingual` stays cheap (no torch).
+_CONFIGS = (
+    "CacheConfig",
+    "DataConfig",
+    "DistillConfig",
+    "EmbedConfig",
+    "EvalConfig",
+    "ExportConfig",
+    "IndexConfig",
+    "MineConfig",
+    "SearchConfig",
+    "ServeConfig",
+    "TrimConfig",
+)
+
+# name -> module that defines it.
 _LAZY = {
     "load_model": "xlingual.models.specs",
     "encode": "xlingual.models.specs",
     "OnnxEncoder": "xlingual.models.onnx_encoder",
     "read_corpus": "xlingual.data.readers",
+    "distill": "xlingual.distillation.run",
+    "evaluate": "xlingual.evaluation.evaluator",
+    "TranslationEvaluator": "xlingual.evaluation.evaluator",
+    "mine": "xlingual.evaluation.mining",
     "Index": "xlingual.search.index",
+    **dict.fromkeys(_CONFIGS, "xlingual.config"),
 }
 
-__all__ = ["Index", "OnnxEncoder", "__version__", "encode", "load_model", "read_corpus"]
+__all__ = ["__version__", *sorted(_LAZY)]
 
 
 def __getattr__(name: str) -> Any:
     if name in _LAZY:
         return getattr(import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'xlingual' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_LAZY})
