@@ -59,7 +59,7 @@ from typing import Any, ClassVar, Protocol, cast
 import numpy as np
 
 from xlingual.config import DataConfig, EvalConfig, MineConfig
-from xlingual.data.readers import text_lines
+from xlingual.data.lines import text_lines
 from xlingual.errors import ConfigError, DataError
 from xlingual.models.specs import Encoder
 from xlingual.search import faiss_ops as index

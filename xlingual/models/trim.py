@@ -40,7 +40,7 @@ import numpy as np
 from xlingual import __version__
 from xlingual._io import disk_full_message, is_disk_full, prepare_out, replace_dir, sweep_stale, temp_sibling
 from xlingual.config import DataConfig, TrimConfig
-from xlingual.data.readers import text_lines
+from xlingual.data.lines import text_lines
 from xlingual.errors import ConfigError, DataError, DiskFullError, ModelError, XlingualError
 
 logger = logging.getLogger(__name__)
