@@ -311,8 +311,9 @@ class EmbedConfig:
     model: str = DEFAULT_STUDENT
     #: ``float32``, ``float16``, ``int8`` (per-dimension ranges calibrated on the first chunk) or ``binary``
     #: (one bit per dimension, ``value > 0``, packed 8 to a byte).
-    #: A plain string is accepted and converted (``EmbedDtype(value)``) by ``__post_init__``.
-    dtype: EmbedDtype | str = EmbedDtype.FLOAT32
+    #: A plain string is accepted and converted (``EmbedDtype(value)``) by ``__post_init__``; the class default
+    #: stays a plain string because click's ``Choice`` (the CLI's ``default=EmbedConfig.dtype``) compares strings.
+    dtype: EmbedDtype | str = EmbedDtype.FLOAT32.value
     #: L2-normalise each vector before it is stored (and before int8/binary quantisation).
     normalize: bool = True
     #: Texts per encoder forward pass.

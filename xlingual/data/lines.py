@@ -42,7 +42,12 @@ class Problems:
     def __init__(self, collect: bool) -> None:
         self.collect = collect
         self.items: list[str] = []
-        self.count = 0
+        self._all: list[None] = []  # one entry per problem, listed or not
+
+    @property
+    def count(self) -> int:
+        """How many problems were noted (``items`` keeps the first :data:`MAX_LISTED_PROBLEMS`)."""
+        return len(self._all)
 
     def add(self, message: str) -> None:
         """Raise ``message`` as a :class:`DataError`, or note it when collecting."""
@@ -52,7 +57,7 @@ class Problems:
 
     def note(self, message: str) -> None:
         """Count ``message``; keep it while fewer than :data:`MAX_LISTED_PROBLEMS` are kept."""
-        self.count += 1
+        self._all.append(None)
         if len(self.items) < MAX_LISTED_PROBLEMS:
             self.items.append(message)
 

@@ -120,7 +120,6 @@ class _NpyWriter:
             self.data = open(self.data_path, "w+b")  # noqa: SIM115 - closed in finish/close
             self.data.write(_npy_header(numpy_dtype(dtype).str, (0, width)))
             self.ids = open(self.ids_partial, "w+b")  # noqa: SIM115
-            self.rows = 0
         else:
             self.data = open(self.data_path, "r+b")  # noqa: SIM115
             self.data.truncate(state["data_bytes"])
@@ -128,7 +127,6 @@ class _NpyWriter:
             self.ids = open(self.ids_partial, "r+b")  # noqa: SIM115
             self.ids.truncate(state["ids_bytes"])
             self.ids.seek(state["ids_bytes"])
-            self.rows = state["rows"]
 
     def append(self, ids: Sequence[str], texts: Sequence[str], stored: np.ndarray) -> None:
         for doc_id in ids:
@@ -141,14 +139,14 @@ class _NpyWriter:
         self.ids.write("".join(f"{doc_id}\n" for doc_id in ids).encode("utf-8"))
         _flush_to_disk(self.data)
         _flush_to_disk(self.ids)
-        self.rows += len(ids)
 
     def state(self) -> dict[str, int]:
-        return {"data_bytes": self.data.tell(), "ids_bytes": self.ids.tell(), "rows": self.rows}
+        return {"data_bytes": self.data.tell(), "ids_bytes": self.ids.tell()}
 
     def seal(self, meta: dict[str, Any]) -> list[tuple[Path, Path]]:
         self.data.seek(0)
-        self.data.write(_npy_header(numpy_dtype(self.dtype).str, (self.rows, self.width)))
+        # meta["count"]: the rows written, which the header placeholder could not know
+        self.data.write(_npy_header(numpy_dtype(self.dtype).str, (int(meta["count"]), self.width)))
         _flush_to_disk(self.data)
         self.close()
         meta["checksums"] = {"data": _io.file_entry(self.data_path), "ids": _io.file_entry(self.ids_partial)}
@@ -210,12 +208,14 @@ class _ParquetWriter:
             if self.folder.exists():
                 shutil.rmtree(self.folder)
             self.folder.mkdir(parents=True)
-            self.parts = 0
         else:
-            self.parts = state["parts"]
             for stale in self.folder.iterdir():  # parts written after the last recorded chunk
-                if not stale.name.startswith("part-") or int(stale.stem.split("-")[1]) >= self.parts:
+                if not stale.name.startswith("part-") or int(stale.stem.split("-")[1]) >= state["parts"]:
                     stale.unlink()
+
+    def _parts(self) -> int:
+        """Parts written so far: ``part-000000.parquet`` … (a torn write is a ``tmp-`` file, not counted)."""
+        return sum(1 for _ in self.folder.glob("part-*.parquet"))
 
     def _part(self, number: int) -> Path:
         return self.folder / f"part-{number:06d}.parquet"
@@ -233,16 +233,15 @@ class _ParquetWriter:
             ],
             schema=self.schema,
         )
-        part = self._part(self.parts)
+        part = self._part(self._parts())
         tmp = part.with_name(f"tmp-{part.name}")
         pq.write_table(table, tmp)
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, part)
-        self.parts += 1
 
     def state(self) -> dict[str, int]:
-        return {"parts": self.parts}
+        return {"parts": self._parts()}
 
     def seal(self, meta: dict[str, Any]) -> list[tuple[Path, Path]]:
         import pyarrow.parquet as pq
@@ -250,13 +249,13 @@ class _ParquetWriter:
         # The metadata lives inside the file, so it cannot hold the file's own checksum: it holds the
         # sha256 of the decoded columns instead, which a reader recomputes (see parquet_content_sha256).
         digest = ContentDigest()
-        for number in range(self.parts):
+        for number in range(self._parts()):
             digest.update(pq.read_table(self._part(number)))
         meta["content_sha256"] = digest.hexdigests()
         schema = self.schema.with_metadata({"xlingual": json.dumps(meta, ensure_ascii=False)})
         merged = self.folder / "merged.parquet"  # inside the partial folder: discarded with it
         with pq.ParquetWriter(merged, schema) as writer:
-            for number in range(self.parts):
+            for number in range(self._parts()):
                 writer.write_table(pq.read_table(self._part(number)).replace_schema_metadata(schema.metadata))
         with open(merged, "rb") as fh:
             os.fsync(fh.fileno())
