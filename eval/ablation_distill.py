@@ -19,8 +19,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from xlingual import data
 from xlingual.config import DataConfig, DistillConfig
-from xlingual.data import readers as data
 from xlingual.distillation.run import distill
 
 DEFAULT_VARIANTS = "procrustes:5e-5,lstsq:5e-5,none:5e-5,procrustes:2e-5,procrustes:1e-4"

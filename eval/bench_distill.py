@@ -223,7 +223,7 @@ def child_main(args: argparse.Namespace) -> None:
 def prepare_data(data_dir: Path, n: int, out: Path) -> tuple[str, dict[str, int]]:
     """Write the first ``n`` detokenised, cleaned training pairs (none sharing a test sentence) to ``out``."""
     from xlingual.config import DataConfig
-    from xlingual.data.readers import load_pairs
+    from xlingual.data.clean import load_pairs
 
     config = DataConfig(detokenize=True, exclude=[str(data_dir / "test")])
     corpus, stats = load_pairs([str(data_dir / "train")], config)

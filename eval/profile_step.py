@@ -12,8 +12,8 @@ import time
 import numpy as np
 import torch
 
+from xlingual import data
 from xlingual.config import DataConfig
-from xlingual.data import readers as data
 from xlingual.models import specs as models
 
 

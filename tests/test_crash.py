@@ -46,7 +46,10 @@ from xlingual.distillation import run as distill_lib
 from xlingual.errors import DataError, DiskFullError
 from xlingual.export import embeddings as embed_lib
 from xlingual.export import model_export as export_lib
-from xlingual.export.embeddings import embed_file, ids_path, meta_path, progress_path, read_embeddings
+from xlingual.export import writers as writers_lib
+from xlingual.export.embeddings import embed_file
+from xlingual.export.read import read_embeddings
+from xlingual.export.writers import ids_path, meta_path, progress_path
 from xlingual.search.index import Index
 
 slow = pytest.mark.slow
@@ -538,7 +541,8 @@ def test_full_disk_while_embedding(tmp_path, text_file, monkeypatch, fmt, fracti
     reference = tmp_path / "reference" / f"emb.{fmt}"  # the same name: the same bytes in metadata and progress
     reference.parent.mkdir()
     counter = FullDisk()
-    monkeypatch.setattr(embed_lib, "open", counter.open, raising=False)
+    monkeypatch.setattr(writers_lib, "open", counter.open, raising=False)
+    monkeypatch.setattr(_io, "open", counter.open, raising=False)
     embed_file(text_file, reference, config, encoder=HashEncoder())
     total = counter.written
     out = tmp_path / f"emb.{fmt}"
@@ -546,7 +550,8 @@ def test_full_disk_while_embedding(tmp_path, text_file, monkeypatch, fmt, fracti
     before = _embed_snapshot(out)
 
     disk = FullDisk(free=min(fraction * total, total - 1))
-    monkeypatch.setattr(embed_lib, "open", disk.open, raising=False)
+    monkeypatch.setattr(writers_lib, "open", disk.open, raising=False)
+    monkeypatch.setattr(_io, "open", disk.open, raising=False)
     with pytest.raises(DiskFullError) as info:
         embed_file(text_file, out, config, encoder=HashEncoder())
     _assert_disk_full_message(info.value, f"emb.{fmt}", f"the previous emb.{fmt} is intact", "--resume")

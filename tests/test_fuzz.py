@@ -38,10 +38,13 @@ from xlingual import evaluation as ev
 from xlingual.cache import EmbeddingCache, cache_key
 from xlingual.cli import cli
 from xlingual.config import DataConfig, EmbedConfig, IndexConfig, SearchConfig
+from xlingual.data.clean import clean
 from xlingual.data.documents import read_documents
-from xlingual.data.readers import ParallelCorpus, clean, read_corpus
+from xlingual.data.readers import ParallelCorpus, read_corpus
 from xlingual.errors import CacheError, DataError, XlingualError
-from xlingual.export.embeddings import embed_file, ids_path, meta_path, read_embeddings
+from xlingual.export.embeddings import embed_file
+from xlingual.export.read import read_embeddings
+from xlingual.export.writers import ids_path, meta_path
 from xlingual.models.trim import _text_lines, corpus_texts
 from xlingual.search import faiss_ops
 from xlingual.search.display import format_info

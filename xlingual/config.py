@@ -49,6 +49,13 @@ class DataConfig:
     #: Evaluation files whose sentences must not occur in training data (leakage filter).
     exclude: list[str] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        if self.min_chars < 0 or self.max_chars < self.min_chars:
+            raise ConfigError(
+                f"min_chars={self.min_chars}, max_chars={self.max_chars}: "
+                "need 0 <= min_chars <= max_chars, e.g. min_chars=1, max_chars=1000"
+            )
+
 
 @dataclass
 class DistillConfig:
@@ -380,6 +387,23 @@ class ServeConfig:
             raise ConfigError(f"log_level={self.log_level!r} is not one of {choices}") from None
 
 
+class EmbedDtype(StrEnum):
+    """How ``xlingual embed`` stores vectors (:attr:`EmbedConfig.dtype`)."""
+
+    FLOAT32 = "float32"
+    FLOAT16 = "float16"
+    INT8 = "int8"
+    BINARY = "binary"
+
+
+class OutputFormat(StrEnum):
+    """Embeddings file formats, chosen by the extension of ``xlingual embed``'s output."""
+
+    NPY = "npy"
+    PARQUET = "parquet"
+    JSONL = "jsonl"
+
+
 @dataclass
 class EmbedConfig:
     """How ``xlingual embed`` turns a text / JSONL / Parquet file into an embeddings file.
@@ -391,7 +415,9 @@ class EmbedConfig:
     model: str = DEFAULT_STUDENT
     #: ``float32``, ``float16``, ``int8`` (per-dimension ranges calibrated on the first chunk) or ``binary``
     #: (one bit per dimension, ``value > 0``, packed 8 to a byte).
-    dtype: str = "float32"
+    #: A plain string is accepted and converted (``EmbedDtype(value)``) by ``__post_init__``; the class default
+    #: stays a plain string because click's ``Choice`` (the CLI's ``default=EmbedConfig.dtype``) compares strings.
+    dtype: EmbedDtype | str = EmbedDtype.FLOAT32.value
     #: L2-normalise each vector before it is stored (and before int8/binary quantisation).
     normalize: bool = True
     #: Texts per encoder forward pass.
@@ -413,6 +439,31 @@ class EmbedConfig:
     #: Log progress (rows, rows/s) after each chunk.
     show_progress: bool = True
 
+    def __post_init__(self) -> None:
+        try:
+            self.dtype = EmbedDtype(self.dtype)
+        except ValueError:
+            raise ConfigError(
+                f"--dtype {self.dtype!r} is not supported; choose one of: {', '.join(d.value for d in EmbedDtype)}"
+            ) from None
+        if self.batch_size < 1:
+            raise ConfigError(f"--batch-size is {self.batch_size}; it must be at least 1")
+        if self.chunk_size < 1:
+            raise ConfigError(f"--chunk-size is {self.chunk_size}; it must be at least 1")
+
+
+class ExportFormat(StrEnum):
+    """What ``xlingual export`` can write (:attr:`ExportConfig.formats`)."""
+
+    ST = "st"
+    ONNX = "onnx"
+
+
+class Quantization(StrEnum):
+    """Quantised ONNX variants ``xlingual export`` can add (:attr:`ExportConfig.quantize`)."""
+
+    INT8 = "int8"
+
 
 @dataclass
 class ExportConfig:
@@ -422,9 +473,9 @@ class ExportConfig:
     """
 
     #: ``st`` (a sentence-transformers folder with a model card) and/or ``onnx``.
-    formats: list[str] = field(default_factory=lambda: ["st", "onnx"])
+    formats: list[ExportFormat] | list[str] = field(default_factory=lambda: [ExportFormat.ST, ExportFormat.ONNX])
     #: ``int8`` adds a dynamically quantised ONNX model (``onnx-int8/``); ``None``: float32 only.
-    quantize: str | None = None
+    quantize: Quantization | str | None = None
     #: ONNX opset of the exported graph (17 has LayerNormalization; onnxruntime ≥ 1.14 runs it).
     opset: int = 17
     #: Export fails unless PyTorch and ONNX float32 embeddings reach this cosine on every parity sentence.
@@ -443,6 +494,23 @@ class ExportConfig:
     int8_outlier_ratio: float | None = 100.0
     #: Replace an existing export folder at ``--out``.
     overwrite: bool = False
+
+    def __post_init__(self) -> None:
+        try:
+            self.formats = [ExportFormat(f) for f in self.formats]
+        except ValueError as exc:
+            raise ConfigError(f"{exc}; formats are: {', '.join(f.value for f in ExportFormat)}") from None
+        if not self.formats:
+            raise ConfigError("No export format; pass --format st and/or --format onnx")
+        if self.quantize is not None:
+            try:
+                self.quantize = Quantization(self.quantize)
+            except ValueError:
+                raise ConfigError(f"--quantize {self.quantize!r} is not supported; the only choice is int8") from None
+        if self.quantize and ExportFormat.ONNX not in self.formats:
+            raise ConfigError("--quantize int8 quantises the ONNX model; add --format onnx")
+        if not 0 < self.parity_min_cosine <= 1:
+            raise ConfigError(f"parity_min_cosine is {self.parity_min_cosine}; it must be in (0, 1]")
 
 
 @dataclass

@@ -16,7 +16,7 @@ def run_demo(log: Callable[[str], None] = lambda msg: None, *, out: Path = DEMO_
 
     Example: ``print(run_demo(log=print))``.
     """
-    from xlingual.data import readers as data
+    from xlingual import data
     from xlingual.distillation.run import distill
 
     config = DistillConfig(out=out, overwrite=True, quiet=quiet)

@@ -175,7 +175,8 @@ def test_encoding_without_torch(tiny_onnx, torch_reference, tmp_path):
         import numpy as np
         from xlingual.models.onnx_encoder import OnnxEncoder
         from xlingual.models.specs import load_model
-        from xlingual.export.embeddings import embed_file, read_embeddings
+        from xlingual.export.embeddings import embed_file
+        from xlingual.export.read import read_embeddings
         from xlingual.config import EmbedConfig
 
         sentences = json.loads(open({str(tmp_path / "sentences.json")!r}, encoding="utf-8").read())

@@ -148,7 +148,7 @@ def data_inspect(specs: tuple[str, ...], detokenize: bool, en_key: str, ja_key: 
     P.ja), a JSONL file, a saved Hugging Face dataset folder, hf:NAME[@split], or builtin:train /
     builtin:dev. Any of them may be gzip-compressed.
     """
-    from xlingual.data import readers as data_lib
+    from xlingual.data import inspect as data_lib
 
     _setup_logging(quiet=True)
     config = DataConfig(detokenize=detokenize, en_key=en_key, ja_key=ja_key)

@@ -41,7 +41,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
-from xlingual.data.readers import text_lines
+from xlingual.data.lines import text_lines
 from xlingual.errors import DataError
 
 #: Counts the tokens of each string in a batch (e.g. with a model's tokenizer, without special tokens).
@@ -131,7 +131,7 @@ def normalize_document(text: str) -> str:
 def _lines(path: Path) -> Iterator[tuple[int, str]]:
     """``(line number, text)`` of a UTF-8 file, read exactly as the parallel-corpus readers read lines.
 
-    See :func:`xlingual.data.readers.text_lines`: BOM accepted, LF / CRLF / CR line ends, gzip by content; a
+    See :func:`xlingual.data.lines.text_lines`: BOM accepted, LF / CRLF / CR line ends, gzip by content; a
     UTF-16/32 byte-order mark, a NUL byte, bytes that are not UTF-8 or corrupt gzip data stop with a
     :class:`DataError` naming the file and line and the ``iconv`` command that fixes it.
     """
@@ -279,6 +279,23 @@ def read_documents(
 # --------------------------------------------------------------------------- splitting
 
 
+def _add_trimmed(spans: list[tuple[int, int]], text: str, start: int, end: int) -> None:
+    """Append ``(start, end)`` with surrounding whitespace trimmed, unless nothing is left."""
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    if start < end:
+        spans.append((start, end))
+
+
+def _terminator_run_end(text: str, stop: int) -> int:
+    """The end of the terminators and closing quotes that start at ``stop`` (``。」`` ends a sentence whole)."""
+    while stop < len(text) and (text[stop] in _TERMINATORS or text[stop] in _TRAILING_QUOTES):
+        stop += 1
+    return stop
+
+
 def sentence_spans(text: str) -> list[tuple[int, int]]:
     """``(start, end)`` of each sentence of ``text``, whitespace trimmed.
 
@@ -292,12 +309,7 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []
 
     def emit(start: int, end: int) -> None:
-        while start < end and text[start].isspace():
-            start += 1
-        while end > start and text[end - 1].isspace():
-            end -= 1
-        if start < end:
-            spans.append((start, end))
+        _add_trimmed(spans, text, start, end)
 
     n = len(text)
     start = i = depth = 0
@@ -324,9 +336,7 @@ def sentence_spans(text: str) -> list[tuple[int, int]]:
                 emit(start, i + 1)
                 start = i + 1
         elif depth == 0 and (char in _TERMINATORS or (char == "." and i + 1 < n and text[i + 1].isspace())):
-            stop = i + 1
-            while stop < n and (text[stop] in _TERMINATORS or text[stop] in _TRAILING_QUOTES):
-                stop += 1
+            stop = _terminator_run_end(text, i + 1)
             emit(start, stop)
             start = i = stop
             continue

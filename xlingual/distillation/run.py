@@ -554,7 +554,7 @@ class _Trainer:
             )
 
     def load(self) -> None:
-        from xlingual.data import readers as data
+        from xlingual import data
         from xlingual.models import specs as models
 
         config = self.config

@@ -20,7 +20,7 @@ import numpy as np
 
 from xlingual._io import atomic_write_text
 from xlingual.config import MineConfig, MineMode
-from xlingual.data.readers import text_lines
+from xlingual.data.lines import text_lines
 from xlingual.errors import ConfigError, DataError
 from xlingual.evaluation.evaluator import ModelLike, embed, load_encoder
 from xlingual.evaluation.metrics import best_margin

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-from xlingual.data.readers import text_lines
+from xlingual.data.lines import text_lines
 from xlingual.errors import DataError
 
 

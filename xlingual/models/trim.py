@@ -40,7 +40,7 @@ import numpy as np
 
 from xlingual import __version__, _io
 from xlingual.config import DataConfig, TrimConfig
-from xlingual.data.readers import text_lines
+from xlingual.data.lines import text_lines
 from xlingual.errors import ConfigError, DataError, DiskFullError, ModelError, XlingualError
 from xlingual.models.vocab import check_tokenisation, pieces_in, remap_config, remap_tokenizer, select_pieces
 

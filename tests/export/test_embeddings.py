@@ -17,17 +17,10 @@ from tests.fakes import DIM, FastEncoder, HashEncoder
 from xlingual.cli import cli
 from xlingual.config import EmbedConfig
 from xlingual.errors import ConfigError, DataError
-from xlingual.export.embeddings import (
-    Int8Calibration,
-    binarize,
-    embed_file,
-    ids_path,
-    meta_path,
-    progress_path,
-    read_embeddings,
-    to_float32,
-    unpack_binary,
-)
+from xlingual.export.dtypes import Int8Calibration, binarize, to_float32, unpack_binary
+from xlingual.export.embeddings import embed_file
+from xlingual.export.read import read_embeddings
+from xlingual.export.writers import ids_path, meta_path, progress_path
 
 
 def expected(texts, normalize=True):

@@ -9,7 +9,8 @@ from click.testing import CliRunner
 from xlingual.cli import cli
 from xlingual.config import ExportConfig
 from xlingual.errors import ConfigError, ModelError
-from xlingual.export.model_export import PARITY_SENTENCES, export_model
+from xlingual.export.model_export import export_model
+from xlingual.export.onnx_export import PARITY_SENTENCES
 from xlingual.models.onnx_encoder import OnnxEncoder
 
 SENTENCES = ["東京の天気は晴れです。", "The cat sleeps on the sofa.", "word " * 100]
@@ -102,10 +103,20 @@ def test_onnx_pipeline_head_and_prompt_match_pytorch(exported, distilled_run):
     assert not np.allclose(without_prompt, reference, atol=1e-3)  # the prompt matters, and is applied
 
 
-def test_int8_folder(exported):
+def test_int8_folder(exported, distilled_run):
+    from sentence_transformers import SentenceTransformer
+
     info = json.loads((exported.folders["onnx-int8"] / "xlingual_onnx.json").read_text())
     assert info["precision"] == "int8" and info["quantization"]["per_channel"] is True
     assert info["parity"]["sentences"] == len(PARITY_SENTENCES)
+    # The recorded parity is what the int8 model really gives: recompute it against PyTorch here.
+    model = SentenceTransformer(str(distilled_run / "model"), device="cpu")
+    reference = model.encode(list(PARITY_SENTENCES), batch_size=8)
+    int8_emb = OnnxEncoder(exported.folders["onnx-int8"]).encode(list(PARITY_SENTENCES), batch_size=8)
+    cos = (reference * int8_emb).sum(1) / (np.linalg.norm(reference, axis=1) * np.linalg.norm(int8_emb, axis=1))
+    assert info["parity"]["min_cosine"] == pytest.approx(float(cos.min()), abs=1e-5)
+    assert info["parity"]["mean_cosine"] == pytest.approx(float(cos.mean()), abs=1e-5)
+    assert info["parity"]["worst_sentence"] == int(np.argmin(cos)) and cos.min() < 0.99999  # lossy, not a copy
     size = (exported.folders["onnx-int8"] / "model.onnx").stat().st_size
     assert size < 0.5 * (exported.folders["onnx"] / "model.onnx").stat().st_size
 
@@ -159,16 +170,18 @@ def test_overwrite_replaces_an_export(tiny_models, tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("config", "message"),
+    ("options", "message"),
     [
-        (ExportConfig(formats=["st"], quantize="int8"), "--quantize int8 quantises the ONNX model; add --format onnx"),
-        (ExportConfig(formats=["tflite"]), "'tflite' is not a valid ExportFormat"),
-        (ExportConfig(formats=[]), "No export format"),
+        ({"formats": ["st"], "quantize": "int8"}, "--quantize int8 quantises the ONNX model; add --format onnx"),
+        ({"formats": ["tflite"]}, "'tflite' is not a valid ExportFormat"),
+        ({"formats": []}, "No export format"),
+        ({"quantize": "int4"}, "--quantize 'int4' is not supported; the only choice is int8"),
     ],
 )
-def test_bad_options(tiny_models, tmp_path, config, message):
+def test_bad_options(tiny_models, tmp_path, options, message):
+    # ExportConfig checks its values when it is made (before any export starts)
     with pytest.raises(ConfigError, match=message):
-        export_model(tiny_models["student"], tmp_path / "out", config)
+        export_model(tiny_models["student"], tmp_path / "out", ExportConfig(**options))
 
 
 def test_an_onnx_spec_is_not_exported_again(tiny_onnx, tmp_path):
