@@ -66,6 +66,7 @@ from xlingual.export.writers import (
     output_format,
     progress_path,
     publish,
+    sweep_temporaries,
 )
 from xlingual.models.encoder import Encoder, prompt_text
 
@@ -246,6 +247,7 @@ def _previous_state(job: _Job) -> dict[str, Any] | None:
         return None
     if job.config.resume:
         state = _load_progress(job.progress, job.settings)
+        sweep_temporaries(job.out)  # a kill mid-publish can leave a half-written metadata file
         logger.info("resuming %s after row %d", job.out, state["rows"])
         return state
     if job.config.overwrite:

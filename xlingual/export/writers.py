@@ -37,6 +37,7 @@ __all__ = [
     "partial_path",
     "progress_path",
     "publish",
+    "sweep_temporaries",
 ]
 
 #: Bytes reserved for the ``.npy`` header, so the final shape can be written over the placeholder in place.
@@ -308,10 +309,15 @@ def open_writer(fmt: OutputFormat, out: Path, dtype: EmbedDtype, width: int, sta
     return writer
 
 
+def sweep_temporaries(out: Path) -> None:
+    """Delete the temporary files a killed run left beside ``out``'s progress and metadata files."""
+    for target in (progress_path(out), meta_path(out)):
+        _io.sweep_stale(target)
+
+
 def discard_partials(out: Path) -> None:
     """Delete the partial files, progress file and stale temporary files of a previous run at ``out``."""
-    for target in (progress_path(out), meta_path(out)):
-        _io.sweep_stale(target)  # temporary files of a killed run
+    sweep_temporaries(out)
     for path in (partial_path(out), partial_path(ids_path(out)), progress_path(out)):
         if path.is_dir():
             shutil.rmtree(path)
