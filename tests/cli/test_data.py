@@ -34,5 +34,7 @@ def test_data_inspect_en_ja_keys(tmp_path):
     pairs.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
     result = CliRunner().invoke(cli, ["data", "inspect", str(pairs), "--en-key", "english", "--ja-key", "japanese"])
     assert result.exit_code == 0, result.output
-    result = CliRunner().invoke(cli, ["data", "inspect", str(pairs), "--json", "--en-key", "english", "--ja-key", "japanese"])
+    result = CliRunner().invoke(
+        cli, ["data", "inspect", str(pairs), "--json", "--en-key", "english", "--ja-key", "japanese"]
+    )
     assert json.loads(result.output)["total"]["n_pairs"] == 5
