@@ -1,0 +1,117 @@
+"""``xlingual distill`` through the CLI on the tiny models: options reach the run, --resume needs only --out."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from xlingual.cli import cli
+
+
+@pytest.mark.parametrize("args", [["distill", "--epochs", "0", "--dev", "none"], ["distill", "--batch-size", "0"]])
+def test_bad_distill_options_exit_1(args, tmp_path):
+    result = CliRunner().invoke(cli, [*args, "--out", str(tmp_path / "r")])
+    assert result.exit_code == 1
+    assert "must be at least 1" in result.output and "Traceback" not in result.output
+
+
+def _builtin_pairs(start: int, stop: int) -> list[tuple[str, str]]:
+    from xlingual.data.readers import read_corpus
+
+    corpus = read_corpus("builtin:train")
+    return list(zip(corpus.en, corpus.ja, strict=True))[start:stop]
+
+
+@pytest.fixture(scope="module")
+def small_corpus(tmp_path_factory):
+    """32 training pairs (TSV and JSONL with other keys) and 16 dev pairs, cut from the bundled data."""
+    root = tmp_path_factory.mktemp("pairs")
+    train, dev = _builtin_pairs(0, 32), _builtin_pairs(100, 116)
+    (root / "train.tsv").write_text("".join(f"{e}\t{j}\n" for e, j in train), encoding="utf-8")
+    (root / "dev.tsv").write_text("".join(f"{e}\t{j}\n" for e, j in dev), encoding="utf-8")
+    for name, rows in (("train", train), ("dev", dev)):
+        lines = (json.dumps({"english": e, "japanese": j}, ensure_ascii=False) + "\n" for e, j in rows)
+        (root / f"{name}.jsonl").write_text("".join(lines), encoding="utf-8")
+    return root
+
+
+def _distill(tiny_models, *args):
+    base = ["distill", "-t", tiny_models["teacher"], "-s", tiny_models["student"], "--device", "cpu", "-b", "8"]
+    return CliRunner().invoke(cli, [*base, *args])
+
+
+def _config(run: Path) -> dict:
+    return json.loads((run / "config.json").read_text(encoding="utf-8"))
+
+
+def _word_embeddings(folder: Path) -> np.ndarray:
+    from safetensors.numpy import load_file
+
+    weights = load_file(str(folder / "model.safetensors"))
+    return next(value for key, value in weights.items() if key.endswith("word_embeddings.weight"))
+
+
+def test_lstsq_no_contrastive_frozen_embeddings_detokenize(tiny_models, small_corpus, tmp_path, isolated_home):
+    """--init lstsq, --contrastive-weight 0, --freeze-embeddings and --detokenize in one real tiny run."""
+    train = tmp_path / "tokenized.tsv"
+    tokenized = "I do n't know .\t私 は 知ら ない 。\nI don't know.\t私は知らない。\n"
+    train.write_text((small_corpus / "train.tsv").read_text(encoding="utf-8") + tokenized, encoding="utf-8")
+    run = tmp_path / "run"
+    options = ["--init", "lstsq", "--contrastive-weight", "0", "--freeze-embeddings", "--detokenize"]
+    result = _distill(
+        tiny_models,
+        *options,
+        "--train",
+        str(train),
+        "--dev",
+        str(small_corpus / "dev.tsv"),
+        "--max-steps",
+        "2",
+        "-o",
+        str(run),
+    )
+    assert result.exit_code == 0, result.output
+    assert "fitting the lstsq head" in result.stderr
+    saved = _config(run)
+    assert saved["config"]["init"] == "lstsq" and saved["config"]["contrastive_weight"] == 0.0
+    assert saved["config"]["freeze_embeddings"] is True and saved["config"]["detokenize"] is True
+    assert saved["cleaning"]["duplicates"] == 1  # the tokenised pair equals the plain one once detokenised
+    np.testing.assert_array_equal(_word_embeddings(run / "model"), _word_embeddings(Path(tiny_models["student"])))
+    losses = [json.loads(line).get("loss") for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert all(np.isfinite(loss) for loss in losses if loss is not None) and any(loss is not None for loss in losses)
+
+
+def test_en_ja_keys_with_jsonl_pairs(tiny_models, small_corpus, tmp_path, isolated_home):
+    train, dev = str(small_corpus / "train.jsonl"), str(small_corpus / "dev.jsonl")
+    run = tmp_path / "run"
+    result = _distill(tiny_models, "--train", train, "--dev", dev, "--max-steps", "1", "--init", "none", "-o", str(run))
+    assert result.exit_code == 1 and "Traceback" not in result.output  # the default keys en/ja are not there
+    keys = ["--en-key", "english", "--ja-key", "japanese"]
+    result = _distill(
+        tiny_models, *keys, "--train", train, "--dev", dev, "--max-steps", "1", "--init", "none", "-o", str(run)
+    )
+    assert result.exit_code == 0, result.output
+    assert _config(run)["train_pairs"] == 32
+
+
+def test_resume_needs_only_out(tiny_models, small_corpus, tmp_path, isolated_home):
+    """The README's resume: the settings come from the run's config.json; a changed setting is refused."""
+    run = tmp_path / "run"
+    first = [
+        *("--train", str(small_corpus / "train.tsv"), "--dev", str(small_corpus / "dev.tsv")),
+        *("--detokenize", "--epochs", "2", "--max-steps", "2", "--init", "none", "--lr", "0.001", "-o", str(run)),
+    ]
+    assert _distill(tiny_models, *first).exit_code == 0
+    saved = _config(run)["config"]
+    result = CliRunner().invoke(cli, ["distill", "--out", str(run), "--resume", "--json"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["steps"] == 2
+    resumed = _config(run)["config"]
+    assert {key: resumed[key] for key in ("teacher", "student", "train", "dev", "detokenize", "lr", "batch_size")} == {
+        key: saved[key] for key in ("teacher", "student", "train", "dev", "detokenize", "lr", "batch_size")
+    }
+    result = CliRunner().invoke(cli, ["distill", "--out", str(run), "--resume", "--lr", "0.5"])
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    assert "lr" in result.output and "0.5" in result.output and "0.001" in result.output
