@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from enum import StrEnum
 from pathlib import Path
+from typing import Any
+
+from xlingual.errors import ConfigError
 
 #: The English teacher used when no ``--teacher`` is given.
 DEFAULT_TEACHER = "builtin:minilm-en"
@@ -45,6 +49,27 @@ class DataConfig:
     exclude: list[str] = field(default_factory=list)
 
 
+class InitMethod(StrEnum):
+    """How the alignment head starts (``--init``): a closed-form fit, or none (a random projection if needed)."""
+
+    PROCRUSTES = "procrustes"  # scaled orthogonal map
+    LSTSQ = "lstsq"  # ordinary least squares
+    NONE = "none"
+
+
+class Device(StrEnum):
+    """Where a distillation runs (``--device``); ``cuda:N`` picks one GPU."""
+
+    AUTO = "auto"  # CUDA when PyTorch sees a GPU, else CPU
+    CPU = "cpu"
+    CUDA = "cuda"
+
+
+#: Field metadata of the settings that ``--resume`` compares with the run's config.json (the run must go on
+#: with the same ones); the other settings (``--quiet``, ``--device``, ...) may change between attempts.
+RESUME_COMPARED: dict[str, Any] = {"resume": "compare"}
+
+
 @dataclass
 class DistillConfig:
     """Everything a distillation run needs; saved as the run's ``config.json``.
@@ -52,31 +77,31 @@ class DistillConfig:
     Example: ``DistillConfig(train=["pairs.tsv"], out=Path("runs/ja"), epochs=2)``.
     """
 
-    teacher: str = DEFAULT_TEACHER
-    student: str = DEFAULT_STUDENT
+    teacher: str = field(default=DEFAULT_TEACHER, metadata=RESUME_COMPARED)
+    student: str = field(default=DEFAULT_STUDENT, metadata=RESUME_COMPARED)
     #: Training corpora (any data spec); the bundled pairs by default.
-    train: list[str] = field(default_factory=lambda: ["builtin:train"])
+    train: list[str] = field(default_factory=lambda: ["builtin:train"], metadata=RESUME_COMPARED)
     #: Dev corpus for the curves in metrics.jsonl; its sentences are also removed from training (leakage).
-    dev: str | None = "builtin:dev"
+    dev: str | None = field(default="builtin:dev", metadata=RESUME_COMPARED)
     #: More evaluation corpora whose sentences must not occur in training (pairs sharing one are dropped).
-    exclude: list[str] = field(default_factory=list)
+    exclude: list[str] = field(default_factory=list, metadata=RESUME_COMPARED)
     out: Path = Path("runs/distill")
-    epochs: int = 1
+    epochs: int = field(default=1, metadata=RESUME_COMPARED)
     #: Train for exactly this many optimiser steps, whatever --epochs says (as in Hugging Face's Trainer).
-    max_steps: int | None = None
+    max_steps: int | None = field(default=None, metadata=RESUME_COMPARED)
     #: Pairs per optimiser step and process (each pair contributes an English and a Japanese sentence).
-    batch_size: int = 32
-    lr: float = 5e-5
+    batch_size: int = field(default=32, metadata=RESUME_COMPARED)
+    lr: float = field(default=5e-5, metadata=RESUME_COMPARED)
     #: Weight of an in-batch contrastive term added to the MSE loss: student(ja) must pick its own pair's
     #: teacher(en) vector among the batch's (and the other way round), InfoNCE at ``temperature``. 0: MSE only.
-    contrastive_weight: float = 0.1
-    temperature: float = 0.05
-    warmup_ratio: float = 0.1
-    weight_decay: float = 0.01
-    max_grad_norm: float = 1.0
+    contrastive_weight: float = field(default=0.1, metadata=RESUME_COMPARED)
+    temperature: float = field(default=0.05, metadata=RESUME_COMPARED)
+    warmup_ratio: float = field(default=0.1, metadata=RESUME_COMPARED)
+    weight_decay: float = field(default=0.01, metadata=RESUME_COMPARED)
+    max_grad_norm: float = field(default=1.0, metadata=RESUME_COMPARED)
     #: Student token limit; the teacher keeps its own.
-    max_seq_length: int = 128
-    seed: int = 42
+    max_seq_length: int = field(default=128, metadata=RESUME_COMPARED)
+    seed: int = field(default=42, metadata=RESUME_COMPARED)
     #: Evaluate on dev every N steps (0: only before training and at the end).
     eval_every: int = 0
     #: Checkpoint every N steps (0: only at the end of each epoch).
@@ -86,27 +111,70 @@ class DistillConfig:
     #: Dev pairs used for the curves (the first N after cleaning), to keep evaluation cheap.
     dev_max_pairs: int = 500
     #: Batch pairs of similar length (within windows of 64 batches, batch order shuffled) to cut padding.
-    group_by_length: bool = True
+    group_by_length: bool = field(default=True, metadata=RESUME_COMPARED)
     #: Keep the word-embedding matrix fixed (most of a multilingual student's parameters): faster steps.
-    freeze_embeddings: bool = False
+    freeze_embeddings: bool = field(default=False, metadata=RESUME_COMPARED)
     #: Also keep the lowest N transformer layers fixed (with the word embeddings): backward stops above them,
     #: so a step costs less (see ``eval/PERFORMANCE.md``). 0 trains every layer.
-    freeze_layers: int = 0
+    freeze_layers: int = field(default=0, metadata=RESUME_COMPARED)
     #: Trim the student's vocabulary to the pieces of the training and dev sentences first (a smaller student,
     #: identical embeddings for those sentences; see :mod:`xlingual.models.trim`).
-    trim_vocab: bool = False
-    #: Closed-form start of the alignment head: "procrustes" (orthogonal), "lstsq" (least squares) or "none".
-    init: str = "procrustes"
+    trim_vocab: bool = field(default=False, metadata=RESUME_COMPARED)
+    #: Closed-form start of the alignment head: "procrustes" (orthogonal), "lstsq" (least squares) or "none"
+    #: (an :class:`InitMethod` once the config is made).
+    init: str = field(default=InitMethod.PROCRUSTES.value, metadata=RESUME_COMPARED)
     #: Pairs encoded by the student to fit the closed-form head (the first N training pairs).
-    init_max_pairs: int = 20000
+    init_max_pairs: int = field(default=20000, metadata=RESUME_COMPARED)
     resume: bool = False
     #: Replace a run directory that already holds a run (instead of refusing).
     overwrite: bool = False
-    #: "auto" (CUDA when available), "cpu" or "cuda".
-    device: str = "auto"
+    #: "auto" (CUDA when available), "cpu", "cuda" or "cuda:N" (see :class:`Device`).
+    device: str = Device.AUTO.value
     #: Undo word tokenisation of the corpora (e.g. the Tanaka corpus).
-    detokenize: bool = False
+    detokenize: bool = field(default=False, metadata=RESUME_COMPARED)
     quiet: bool = False
+
+    def __post_init__(self) -> None:
+        """Refuse a bad setting (``ConfigError`` naming the option, the value and the fix); ``init`` → enum."""
+        for ok, message in self._checks():
+            if not ok:
+                raise ConfigError(message)
+        self.init = InitMethod(self.init)
+
+    @classmethod
+    def resume_compared(cls) -> tuple[str, ...]:
+        """Names of the settings ``--resume`` compares with the run's config.json (their field metadata)."""
+        return tuple(f.name for f in fields(cls) if f.metadata.get("resume") == "compare")
+
+    def _checks(self) -> list[tuple[bool, str]]:
+        return [
+            (self.epochs >= 1, f"--epochs {self.epochs}: must be at least 1"),
+            (self.max_steps is None or self.max_steps >= 1, f"--max-steps {self.max_steps}: must be at least 1"),
+            (self.batch_size >= 1, f"--batch-size {self.batch_size}: must be at least 1"),
+            (0 < self.lr < 1, f"--lr {self.lr}: must be in (0, 1), e.g. 5e-5"),
+            (0 <= self.warmup_ratio < 1, f"--warmup-ratio {self.warmup_ratio}: must be in [0, 1)"),
+            (8 <= self.max_seq_length <= 8192, f"--max-seq-length {self.max_seq_length}: must be in [8, 8192]"),
+            (self.eval_every >= 0, f"--eval-every {self.eval_every}: must be 0 (end only) or positive"),
+            (self.save_every >= 0, f"--save-every {self.save_every}: must be 0 (epoch ends) or positive"),
+            (self.keep_checkpoints >= 1, f"--keep-checkpoints {self.keep_checkpoints}: must be at least 1"),
+            (
+                self.device in set(Device) or self.device.startswith("cuda:"),
+                f"--device {self.device!r}: choose auto, cpu or cuda",
+            ),
+            (bool(self.train), "no training data: pass at least one --train"),
+            (
+                self.init in set(InitMethod),
+                f"--init {str(self.init)!r}: choose one of {', '.join(InitMethod)}",
+            ),
+            (self.init_max_pairs >= 1, f"--init-max-pairs {self.init_max_pairs}: must be at least 1"),
+            (
+                self.contrastive_weight >= 0,
+                f"--contrastive-weight {self.contrastive_weight}: must be 0 (MSE only) or positive",
+            ),
+            (0 < self.temperature <= 10, f"--temperature {self.temperature}: must be in (0, 10], e.g. 0.05"),
+            (self.freeze_layers >= 0, f"--freeze-layers {self.freeze_layers}: must be 0 (train all) or positive"),
+            (not (self.resume and self.overwrite), "--resume and --overwrite contradict each other: pick one"),
+        ]
 
 
 @dataclass
