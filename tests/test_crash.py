@@ -37,11 +37,12 @@ from typing import Any
 import numpy as np
 import pytest
 
+from tests.distillation.helpers import PAIRS, distill_config
+from tests.distillation.helpers import weights as _weights
 from tests.fakes import HashEncoder
-from tests.test_distill import PAIRS, _weights
-from tests.test_distill import _config as distill_config
 from xlingual import _io
 from xlingual.config import EmbedConfig, ExportConfig, IndexConfig
+from xlingual.distillation import checkpoint as checkpoint_lib
 from xlingual.distillation import run as distill_lib
 from xlingual.errors import DataError, DiskFullError
 from xlingual.export import embeddings as embed_lib
@@ -413,7 +414,7 @@ def distill_case(tmp_path_factory, tiny_models):
 
 
 def _checkpoint_names(run: Path) -> list[str]:
-    return [p.name for p in distill_lib._checkpoints(run)] + (["model"] if (run / "model").exists() else [])
+    return [p.name for p in checkpoint_lib.checkpoints(run)] + (["model"] if (run / "model").exists() else [])
 
 
 def _steps_done(run: Path, total: int = 30) -> Callable[[Path], float]:
@@ -431,9 +432,9 @@ def _steps_done(run: Path, total: int = 30) -> Callable[[Path], float]:
 
 def _check_run_after_kill(run: Path) -> None:
     """Every checkpoint in place is complete and matches its manifest; model/ is absent or whole."""
-    for checkpoint in distill_lib._checkpoints(run):
-        assert (checkpoint / distill_lib.CHECKPOINT_MANIFEST).is_file(), checkpoint
-        assert distill_lib.checkpoint_problems(checkpoint) == [], checkpoint
+    for checkpoint in checkpoint_lib.checkpoints(run):
+        assert (checkpoint / checkpoint_lib.CHECKPOINT_MANIFEST).is_file(), checkpoint
+        assert checkpoint_lib.checkpoint_problems(checkpoint) == [], checkpoint
     if (run / "model").exists():
         assert (run / "model" / "xlingual_distill.json").is_file() and _weights(run / "model")
     if (run / "config.json").exists():
@@ -692,15 +693,15 @@ def test_full_disk_while_saving_a_checkpoint(distill_reference, tiny_models, tmp
         monkeypatch.setattr(torch, "save", _torch_save_full_at(f"{doomed}/optim.pt"))
     else:
         disk = FullDisk(free=10, only=lambda name: doomed in name and "manifest.json" in name)
-        monkeypatch.setattr(distill_lib, "open", disk.open, raising=False)
+        monkeypatch.setattr(_io, "open", disk.open, raising=False)
     with pytest.raises(DiskFullError) as info:
         distill_lib.distill(distill_config(tiny_models, corpus, out))
-    kept = distill_lib._checkpoints(out)
+    kept = checkpoint_lib.checkpoints(out)
     assert [p.name for p in kept] == ["step-00000003", "step-00000004"]
     _assert_disk_full_message(info.value, "step-00000006", "previous checkpoint", "step-00000004 is intact", "--resume")
     monkeypatch.undo()
     monkeypatch.setenv("XLINGUAL_HOME", str(distill_reference["home"]))
-    assert [distill_lib.checkpoint_problems(p) for p in kept] == [[], []]
+    assert [checkpoint_lib.checkpoint_problems(p) for p in kept] == [[], []]
     assert sorted(p.name for p in (out / "checkpoints").iterdir()) == ["step-00000003", "step-00000004"]
     assert not (out / "model").exists()
     resumed = distill_lib.distill(distill_config(tiny_models, corpus, out, resume=True))

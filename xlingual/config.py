@@ -3,12 +3,24 @@
 from __future__ import annotations
 
 import os
-import re
-from collections.abc import Iterable
-from dataclasses import dataclass, field
-from enum import StrEnum
+from dataclasses import dataclass, field, fields
 from pathlib import Path
+from typing import Any
 
+from xlingual.choices import (
+    AUTO_INDEX,
+    Device,
+    EmbedDtype,
+    ExportFormat,
+    IndexType,
+    InitMethod,
+    LogLevel,
+    MineMode,
+    Quantization,
+    check_origins,
+    parse_choice,
+    parse_index_type,
+)
 from xlingual.errors import ConfigError, SearchIndexError
 
 #: The English teacher used when no ``--teacher`` is given.
@@ -43,7 +55,7 @@ class DataConfig:
     #: Column names / JSON keys for the English and Japanese sides (JSONL and HF datasets).
     en_key: str = "en"
     ja_key: str = "ja"
-    #: Fraction of pairs held out for dev by :func:`xlingual.data.readers.split` (deterministic by ``seed``).
+    #: Fraction of pairs held out for dev by :func:`xlingual.data.clean.split` (deterministic by ``seed``).
     dev_fraction: float = 0.05
     seed: int = 42
     #: Evaluation files whose sentences must not occur in training data (leakage filter).
@@ -57,6 +69,11 @@ class DataConfig:
             )
 
 
+#: Field metadata of the settings that ``--resume`` compares with the run's config.json (the run must go on
+#: with the same ones); the other settings (``--quiet``, ``--device``, ...) may change between attempts.
+RESUME_COMPARED: dict[str, Any] = {"resume": "compare"}
+
+
 @dataclass
 class DistillConfig:
     """Everything a distillation run needs; saved as the run's ``config.json``.
@@ -64,31 +81,31 @@ class DistillConfig:
     Example: ``DistillConfig(train=["pairs.tsv"], out=Path("runs/ja"), epochs=2)``.
     """
 
-    teacher: str = DEFAULT_TEACHER
-    student: str = DEFAULT_STUDENT
+    teacher: str = field(default=DEFAULT_TEACHER, metadata=RESUME_COMPARED)
+    student: str = field(default=DEFAULT_STUDENT, metadata=RESUME_COMPARED)
     #: Training corpora (any data spec); the bundled pairs by default.
-    train: list[str] = field(default_factory=lambda: ["builtin:train"])
+    train: list[str] = field(default_factory=lambda: ["builtin:train"], metadata=RESUME_COMPARED)
     #: Dev corpus for the curves in metrics.jsonl; its sentences are also removed from training (leakage).
-    dev: str | None = "builtin:dev"
+    dev: str | None = field(default="builtin:dev", metadata=RESUME_COMPARED)
     #: More evaluation corpora whose sentences must not occur in training (pairs sharing one are dropped).
-    exclude: list[str] = field(default_factory=list)
+    exclude: list[str] = field(default_factory=list, metadata=RESUME_COMPARED)
     out: Path = Path("runs/distill")
-    epochs: int = 1
+    epochs: int = field(default=1, metadata=RESUME_COMPARED)
     #: Train for exactly this many optimiser steps, whatever --epochs says (as in Hugging Face's Trainer).
-    max_steps: int | None = None
+    max_steps: int | None = field(default=None, metadata=RESUME_COMPARED)
     #: Pairs per optimiser step and process (each pair contributes an English and a Japanese sentence).
-    batch_size: int = 32
-    lr: float = 5e-5
+    batch_size: int = field(default=32, metadata=RESUME_COMPARED)
+    lr: float = field(default=5e-5, metadata=RESUME_COMPARED)
     #: Weight of an in-batch contrastive term added to the MSE loss: student(ja) must pick its own pair's
     #: teacher(en) vector among the batch's (and the other way round), InfoNCE at ``temperature``. 0: MSE only.
-    contrastive_weight: float = 0.1
-    temperature: float = 0.05
-    warmup_ratio: float = 0.1
-    weight_decay: float = 0.01
-    max_grad_norm: float = 1.0
+    contrastive_weight: float = field(default=0.1, metadata=RESUME_COMPARED)
+    temperature: float = field(default=0.05, metadata=RESUME_COMPARED)
+    warmup_ratio: float = field(default=0.1, metadata=RESUME_COMPARED)
+    weight_decay: float = field(default=0.01, metadata=RESUME_COMPARED)
+    max_grad_norm: float = field(default=1.0, metadata=RESUME_COMPARED)
     #: Student token limit; the teacher keeps its own.
-    max_seq_length: int = 128
-    seed: int = 42
+    max_seq_length: int = field(default=128, metadata=RESUME_COMPARED)
+    seed: int = field(default=42, metadata=RESUME_COMPARED)
     #: Evaluate on dev every N steps (0: only before training and at the end).
     eval_every: int = 0
     #: Checkpoint every N steps (0: only at the end of each epoch).
@@ -98,27 +115,73 @@ class DistillConfig:
     #: Dev pairs used for the curves (the first N after cleaning), to keep evaluation cheap.
     dev_max_pairs: int = 500
     #: Batch pairs of similar length (within windows of 64 batches, batch order shuffled) to cut padding.
-    group_by_length: bool = True
+    group_by_length: bool = field(default=True, metadata=RESUME_COMPARED)
     #: Keep the word-embedding matrix fixed (most of a multilingual student's parameters): faster steps.
-    freeze_embeddings: bool = False
+    freeze_embeddings: bool = field(default=False, metadata=RESUME_COMPARED)
     #: Also keep the lowest N transformer layers fixed (with the word embeddings): backward stops above them,
     #: so a step costs less (see ``eval/PERFORMANCE.md``). 0 trains every layer.
-    freeze_layers: int = 0
+    freeze_layers: int = field(default=0, metadata=RESUME_COMPARED)
     #: Trim the student's vocabulary to the pieces of the training and dev sentences first (a smaller student,
     #: identical embeddings for those sentences; see :mod:`xlingual.models.trim`).
-    trim_vocab: bool = False
-    #: Closed-form start of the alignment head: "procrustes" (orthogonal), "lstsq" (least squares) or "none".
-    init: str = "procrustes"
+    trim_vocab: bool = field(default=False, metadata=RESUME_COMPARED)
+    #: Closed-form start of the alignment head: "procrustes" (orthogonal), "lstsq" (least squares) or "none"
+    #: (an :class:`InitMethod` once the config is made).
+    init: str = field(default=InitMethod.PROCRUSTES.value, metadata=RESUME_COMPARED)
     #: Pairs encoded by the student to fit the closed-form head (the first N training pairs).
-    init_max_pairs: int = 20000
+    init_max_pairs: int = field(default=20000, metadata=RESUME_COMPARED)
     resume: bool = False
     #: Replace a run directory that already holds a run (instead of refusing).
     overwrite: bool = False
-    #: "auto" (CUDA when available), "cpu" or "cuda".
-    device: str = "auto"
+    #: "auto" (CUDA when available), "cpu", "cuda" or "cuda:N" (see :class:`Device`).
+    device: str = Device.AUTO.value
     #: Undo word tokenisation of the corpora (e.g. the Tanaka corpus).
-    detokenize: bool = False
+    detokenize: bool = field(default=False, metadata=RESUME_COMPARED)
+    #: Column names / JSON keys of the English and Japanese sides of the pairs (JSONL and HF datasets).
+    en_key: str = field(default=DataConfig.en_key, metadata=RESUME_COMPARED)
+    ja_key: str = field(default=DataConfig.ja_key, metadata=RESUME_COMPARED)
     quiet: bool = False
+
+    def __post_init__(self) -> None:
+        """Refuse a bad setting (``ConfigError`` naming the option, the value and the fix); ``init`` → enum."""
+        for ok, message in self._checks():
+            if not ok:
+                raise ConfigError(message)
+        self.init = InitMethod(self.init)
+
+    @classmethod
+    def resume_compared(cls) -> tuple[str, ...]:
+        """Names of the settings ``--resume`` compares with the run's config.json (their field metadata)."""
+        return tuple(f.name for f in fields(cls) if f.metadata.get("resume") == "compare")
+
+    def _checks(self) -> list[tuple[bool, str]]:
+        return [
+            (self.epochs >= 1, f"--epochs {self.epochs}: must be at least 1"),
+            (self.max_steps is None or self.max_steps >= 1, f"--max-steps {self.max_steps}: must be at least 1"),
+            (self.batch_size >= 1, f"--batch-size {self.batch_size}: must be at least 1"),
+            (0 < self.lr < 1, f"--lr {self.lr}: must be in (0, 1), e.g. 5e-5"),
+            (0 <= self.warmup_ratio < 1, f"--warmup-ratio {self.warmup_ratio}: must be in [0, 1)"),
+            (8 <= self.max_seq_length <= 8192, f"--max-seq-length {self.max_seq_length}: must be in [8, 8192]"),
+            (self.eval_every >= 0, f"--eval-every {self.eval_every}: must be 0 (end only) or positive"),
+            (self.save_every >= 0, f"--save-every {self.save_every}: must be 0 (epoch ends) or positive"),
+            (self.keep_checkpoints >= 1, f"--keep-checkpoints {self.keep_checkpoints}: must be at least 1"),
+            (
+                self.device in set(Device) or self.device.startswith("cuda:"),
+                f"--device {self.device!r}: choose auto, cpu or cuda",
+            ),
+            (bool(self.train), "no training data: pass at least one --train"),
+            (
+                self.init in set(InitMethod),
+                f"--init {str(self.init)!r}: choose one of {', '.join(InitMethod)}",
+            ),
+            (self.init_max_pairs >= 1, f"--init-max-pairs {self.init_max_pairs}: must be at least 1"),
+            (
+                self.contrastive_weight >= 0,
+                f"--contrastive-weight {self.contrastive_weight}: must be 0 (MSE only) or positive",
+            ),
+            (0 < self.temperature <= 10, f"--temperature {self.temperature}: must be in (0, 10], e.g. 0.05"),
+            (self.freeze_layers >= 0, f"--freeze-layers {self.freeze_layers}: must be 0 (train all) or positive"),
+            (not (self.resume and self.overwrite), "--resume and --overwrite contradict each other: pick one"),
+        ]
 
 
 @dataclass
@@ -153,15 +216,6 @@ class EvalConfig:
             raise ConfigError(f"EvalConfig.block_size={self.block_size} is not positive; pass 1 or more, or None.")
 
 
-class MineMode(StrEnum):
-    """Which margin matches become pairs (LASER's ``--retrieval``)."""
-
-    FORWARD = "forward"  # the best target of every source
-    BACKWARD = "backward"  # the best source of every target
-    INTERSECT = "intersect"  # mutual best matches only
-    MAX = "max"  # both directions, greedily one-to-one by decreasing score
-
-
 @dataclass
 class MineConfig:
     """How ``xlingual mine`` finds translation pairs between two unaligned files.
@@ -190,11 +244,7 @@ class MineConfig:
         for name in ("k", "candidates", "batch_size"):
             if (value := getattr(self, name)) < 1:
                 raise ConfigError(f"MineConfig.{name}={value} is not positive; pass 1 or more.")
-        try:
-            self.mode = MineMode(self.mode)
-        except ValueError:
-            choices = ", ".join(m.value for m in MineMode)
-            raise ConfigError(f"Mining mode {self.mode!r} is unknown; choose one of: {choices}.") from None
+        self.mode = parse_choice(MineMode, self.mode, "Mining mode {value!r} is unknown; choose one of: {choices}.")
 
 
 @dataclass
@@ -210,27 +260,6 @@ class CacheConfig:
     chunk_size: int = 8192
     #: Check an entry's sha256 whenever it is read (1–1.3 s per GB); its size is always checked.
     verify: bool = True
-
-
-class IndexType(StrEnum):
-    """The FAISS index kinds a search index can use (``--index-type``, besides ``auto``)."""
-
-    FLAT = "flat"
-    HNSW = "hnsw"
-    IVF_PQ = "ivf-pq"
-
-
-#: ``--index-type auto``: the type is chosen by corpus size (``IndexConfig.flat_max``).
-AUTO_INDEX = "auto"
-
-
-def parse_index_type(value: str) -> IndexType:
-    """``"hnsw"`` → :attr:`IndexType.HNSW`; a :class:`SearchIndexError` naming the choices otherwise."""
-    try:
-        return IndexType(value)
-    except ValueError:
-        choices = ", ".join(t.value for t in IndexType)
-        raise SearchIndexError(f"Unknown index type {value!r}; choose {AUTO_INDEX}, {choices}.") from None
 
 
 @dataclass
@@ -316,36 +345,6 @@ class SearchConfig:
             raise SearchIndexError(f"k={self.k} is not positive; ask for at least 1 result.")
 
 
-class LogLevel(StrEnum):
-    """uvicorn's log levels (``ServeConfig.log_level``)."""
-
-    CRITICAL = "critical"
-    ERROR = "error"
-    WARNING = "warning"
-    INFO = "info"
-    DEBUG = "debug"
-    TRACE = "trace"
-
-
-_ORIGIN = re.compile(r"https?://[^/\s?#]+")
-
-
-def check_origins(origins: Iterable[str]) -> list[str]:
-    """The CORS origins, each ``scheme://host[:port]`` or ``*``; a path or trailing slash is a :class:`ConfigError`.
-
-    Example: ``check_origins(["http://localhost:3000"])`` → ``["http://localhost:3000"]``.
-    """
-    checked = []
-    for origin in origins:
-        if origin != "*" and not _ORIGIN.fullmatch(origin):
-            raise ConfigError(
-                f"--cors-origin {origin!r} is not an origin; write scheme://host[:port] without a path or "
-                "trailing slash, e.g. http://localhost:3000"
-            )
-        checked.append(origin)
-    return checked
-
-
 @dataclass
 class ServeConfig:
     """The HTTP search service (``xlingual serve``): address, request limits, CORS and logging.
@@ -380,28 +379,7 @@ class ServeConfig:
 
     def __post_init__(self) -> None:
         check_origins(self.cors_origins)
-        try:
-            self.log_level = LogLevel(self.log_level)
-        except ValueError:
-            choices = ", ".join(level.value for level in LogLevel)
-            raise ConfigError(f"log_level={self.log_level!r} is not one of {choices}") from None
-
-
-class EmbedDtype(StrEnum):
-    """How ``xlingual embed`` stores vectors (:attr:`EmbedConfig.dtype`)."""
-
-    FLOAT32 = "float32"
-    FLOAT16 = "float16"
-    INT8 = "int8"
-    BINARY = "binary"
-
-
-class OutputFormat(StrEnum):
-    """Embeddings file formats, chosen by the extension of ``xlingual embed``'s output."""
-
-    NPY = "npy"
-    PARQUET = "parquet"
-    JSONL = "jsonl"
+        self.log_level = parse_choice(LogLevel, self.log_level, "log_level={value!r} is not one of {choices}")
 
 
 @dataclass
@@ -440,29 +418,13 @@ class EmbedConfig:
     show_progress: bool = True
 
     def __post_init__(self) -> None:
-        try:
-            self.dtype = EmbedDtype(self.dtype)
-        except ValueError:
-            raise ConfigError(
-                f"--dtype {self.dtype!r} is not supported; choose one of: {', '.join(d.value for d in EmbedDtype)}"
-            ) from None
+        self.dtype = parse_choice(
+            EmbedDtype, self.dtype, "--dtype {value!r} is not supported; choose one of: {choices}"
+        )
         if self.batch_size < 1:
             raise ConfigError(f"--batch-size is {self.batch_size}; it must be at least 1")
         if self.chunk_size < 1:
             raise ConfigError(f"--chunk-size is {self.chunk_size}; it must be at least 1")
-
-
-class ExportFormat(StrEnum):
-    """What ``xlingual export`` can write (:attr:`ExportConfig.formats`)."""
-
-    ST = "st"
-    ONNX = "onnx"
-
-
-class Quantization(StrEnum):
-    """Quantised ONNX variants ``xlingual export`` can add (:attr:`ExportConfig.quantize`)."""
-
-    INT8 = "int8"
 
 
 @dataclass
@@ -503,10 +465,8 @@ class ExportConfig:
         if not self.formats:
             raise ConfigError("No export format; pass --format st and/or --format onnx")
         if self.quantize is not None:
-            try:
-                self.quantize = Quantization(self.quantize)
-            except ValueError:
-                raise ConfigError(f"--quantize {self.quantize!r} is not supported; the only choice is int8") from None
+            message = "--quantize {value!r} is not supported; the only choice is {choices}"
+            self.quantize = parse_choice(Quantization, self.quantize, message)
         if self.quantize and ExportFormat.ONNX not in self.formats:
             raise ConfigError("--quantize int8 quantises the ONNX model; add --format onnx")
         if not 0 < self.parity_min_cosine <= 1:

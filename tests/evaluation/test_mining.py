@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from tests.fakes import FakeEncoder
-from xlingual.config import MineConfig, MineMode
+from xlingual.choices import MineMode
+from xlingual.config import MineConfig
 from xlingual.errors import ConfigError, DataError
 from xlingual.evaluation import mining as ev
 

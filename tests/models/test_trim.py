@@ -180,7 +180,8 @@ def test_cli_trim(tiny_unigram_student, tiny_models, tmp_path):
 
 
 def test_distill_trim_vocab(tiny_models, tiny_unigram_student, tmp_path, isolated_home):
-    from xlingual.distillation.run import TRIMMED_STUDENT_DIR, distill
+    from xlingual.distillation.run import distill
+    from xlingual.distillation.run_dir import TRIMMED_STUDENT_DIR
 
     pairs = [(CORPUS[i], CORPUS[i + 1]) for i in range(0, len(CORPUS), 2)] * 3
     train = tmp_path / "train.tsv"

@@ -22,8 +22,9 @@ from click.testing import CliRunner
 
 from tests.fakes import FakeEncoder
 from tests.search.helpers import DOCS
+from xlingual.choices import LogLevel
 from xlingual.cli import cli
-from xlingual.config import IndexConfig, LogLevel, ServeConfig
+from xlingual.config import IndexConfig, ServeConfig
 from xlingual.errors import ConfigError
 from xlingual.search.index import Index
 from xlingual.search.serve import check_origins, create_app, is_loopback, public_info, public_name

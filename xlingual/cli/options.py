@@ -11,17 +11,8 @@ from typing import Any, TypeVar
 
 import click
 
-from xlingual.config import (
-    AUTO_INDEX,
-    DataConfig,
-    DistillConfig,
-    EmbedDtype,
-    ExportFormat,
-    IndexType,
-    MineMode,
-    Quantization,
-)
-from xlingual.distillation.run import INIT_CHOICES
+from xlingual.choices import AUTO_INDEX, Device, EmbedDtype, ExportFormat, IndexType, InitMethod, MineMode, Quantization
+from xlingual.config import DataConfig, DistillConfig
 
 F = TypeVar("F", bound=Callable[..., Any])
 C = TypeVar("C")
@@ -37,8 +28,8 @@ def choice(*groups: Iterable[str]) -> click.Choice:
     return click.Choice([str(value) for group in groups for value in group])
 
 
-INIT_METHODS = choice(INIT_CHOICES)
-DEVICES = choice(("auto", "cpu", "cuda"))
+INIT_METHODS = choice(InitMethod)
+DEVICES = choice(Device)
 MINE_MODES = choice(MineMode)
 INDEX_TYPES = choice([AUTO_INDEX], IndexType)
 EMBED_DTYPES = choice(EmbedDtype)

@@ -1,11 +1,20 @@
-"""Run reports: the loss and dev curves as a PNG, and a short Markdown summary with a before/after table."""
+"""Run reports: metrics.jsonl read back, the loss and dev curves as ``curves.png``, and ``report.md``.
+
+Example: ``write_run_report(Path("runs/x"), result, contrastive_weight=0.1)`` → ``runs/x/report.md``.
+"""
 
 from __future__ import annotations
 
+import io
 import json
-import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from xlingual._io import atomic_write_bytes, atomic_write_text
+from xlingual.distillation.loss import loss_label
 
 if TYPE_CHECKING:
     from xlingual.distillation.run import RunResult
@@ -16,6 +25,10 @@ METRIC_LABELS = {
     "ja2en_acc": "dev ja→en retrieval accuracy",
     "cross_ja2en_acc": "dev cross-model: student ja → teacher en",
 }
+#: Dev accuracies drawn on the right of curves.png.
+CURVE_KEYS = ("en2ja_acc", "ja2en_acc", "cross_ja2en_acc")
+#: Room above and below the dev accuracies on their axis (fractions).
+ACC_MARGIN = 0.02
 
 
 def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
@@ -31,39 +44,73 @@ def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
     return records
 
 
-def plot_curves(records: list[dict[str, Any]], out_png: Path) -> Path:
-    """Draw training loss (left) and dev metrics (right) against the step; written atomically."""
+def moving_average(values: Sequence[float], window: int) -> np.ndarray:
+    """Trailing mean over ``window`` values (fewer at the start): ``(n,)`` float64.
+
+    Example: ``moving_average([1, 3, 5], 2)`` → ``[1, 2, 4]``.
+    """
+    data = np.asarray(values, dtype=np.float64)
+    sums = np.cumsum(np.concatenate([[0.0], data]))
+    ends = np.arange(1, len(data) + 1)
+    starts = np.maximum(0, ends - max(1, window))
+    return (sums[ends] - sums[starts]) / (ends - starts)
+
+
+def smoothing_window(n_steps: int) -> int:
+    """Steps averaged for the loss curve: about 1/20 of the run, at least 2 and at most 100."""
+    return int(min(100, max(2, n_steps // 20)))
+
+
+def accuracy_limits(values: Sequence[float]) -> tuple[float, float]:
+    """The dev-accuracy axis: the data ± :data:`ACC_MARGIN`, clipped to [0, 1]; ``(0, 1)`` without data."""
+    if not values:
+        return 0.0, 1.0
+    return max(0.0, min(values) - ACC_MARGIN), min(1.0, max(values) + ACC_MARGIN)
+
+
+def plot_curves(records: list[dict[str, Any]], out_png: Path, *, contrastive_weight: float) -> Path:
+    """Draw training loss (left: raw per step, faint; moving average, bold) and dev accuracies (right, zoomed).
+
+    The loss is labelled by what it holds (``contrastive_weight`` > 0 adds the contrastive term). Written atomically.
+    """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, (ax_loss, ax_dev) = plt.subplots(1, 2, figsize=(11, 4))
+    label = loss_label(contrastive_weight)
     loss = [(r["step"], r["loss"]) for r in records if "loss" in r]
     if loss:
-        ax_loss.plot([s for s, _ in loss], [v for _, v in loss], lw=1)
-    ax_loss.set(title="training loss (MSE en + MSE ja)", xlabel="step", ylabel="loss")
+        steps, values = [s for s, _ in loss], [v for _, v in loss]
+        window = smoothing_window(len(values))
+        ax_loss.plot(steps, values, lw=0.8, alpha=0.3, color="C0", label="per step")
+        ax_loss.plot(steps, moving_average(values, window), lw=2, color="C0", label=f"moving average ({window} steps)")
+        ax_loss.legend(loc="upper right")
+    ax_loss.set(title=f"training {label}", xlabel="step", ylabel=label)
     ax_loss.set_yscale("log")
-    for key in ("en2ja_acc", "ja2en_acc", "cross_ja2en_acc"):
+    shown: list[float] = []
+    for key in CURVE_KEYS:
         points = [(r["step"], r[key]) for r in records if key in r and "untouched" not in r]
         if points:
             ax_dev.plot([s for s, _ in points], [v for _, v in points], marker="o", label=key)
-    ax_dev.set(title="dev retrieval accuracy", xlabel="step", ylabel="top-1 accuracy", ylim=(0, 1.02))
+            shown += [v for _, v in points]
+    ax_dev.set(title="dev retrieval accuracy", xlabel="step", ylabel="top-1 accuracy", ylim=accuracy_limits(shown))
     if ax_dev.get_legend_handles_labels()[0]:
         ax_dev.legend(loc="lower right")
     fig.tight_layout()
-    tmp = out_png.with_name(f".{out_png.name}.tmp.png")
-    fig.savefig(tmp, dpi=110)
+    image = io.BytesIO()
+    fig.savefig(image, dpi=110, format="png")
     plt.close(fig)
-    os.replace(tmp, out_png)
+    atomic_write_bytes(out_png, image.getvalue())
     return out_png
 
 
-def write_run_report(run_dir: Path, result: RunResult) -> Path:
+def write_run_report(run_dir: Path, result: RunResult, *, contrastive_weight: float) -> Path:
     """Write ``curves.png`` and ``report.md`` (before/after table) into the run directory."""
     run_dir = Path(run_dir)
     records = read_metrics(run_dir)
-    plot_curves(records, run_dir / "curves.png")
+    plot_curves(records, run_dir / "curves.png", contrastive_weight=contrastive_weight)
     lines = [
         "# Distillation run",
         "",
@@ -81,7 +128,5 @@ def write_run_report(run_dir: Path, result: RunResult) -> Path:
     lines += ["", "Accuracies are fractions (1.0 = every dev sentence finds its translation first).", ""]
     lines.append("![loss and dev curves](curves.png)")
     out = run_dir / "report.md"
-    tmp = out.with_name(".report.md.tmp")
-    tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    os.replace(tmp, out)
+    atomic_write_text(out, "\n".join(lines) + "\n")
     return out

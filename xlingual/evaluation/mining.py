@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 
 from xlingual._io import atomic_write_text
-from xlingual.config import MineConfig, MineMode
+from xlingual.choices import MineMode
+from xlingual.config import MineConfig
 from xlingual.data.lines import text_lines
 from xlingual.errors import ConfigError, DataError
 from xlingual.evaluation.evaluator import ModelLike, embed, load_encoder

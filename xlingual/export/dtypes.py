@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from xlingual.config import EmbedDtype
+from xlingual.choices import EmbedDtype
 from xlingual.errors import ConfigError
 
 __all__ = [

@@ -54,7 +54,8 @@ from typing import Any, cast
 import numpy as np
 
 from xlingual import __version__, _io
-from xlingual.config import EmbedConfig, EmbedDtype, OutputFormat
+from xlingual.choices import EmbedDtype, OutputFormat
+from xlingual.config import EmbedConfig
 from xlingual.data.documents import Document, ReadStats, read_documents
 from xlingual.errors import ConfigError, DataError, DiskFullError, ModelError
 from xlingual.export.dtypes import BINARY_THRESHOLD, Int8Calibration, store_vectors, vector_width

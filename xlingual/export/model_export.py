@@ -43,7 +43,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from xlingual import __version__, _io
-from xlingual.config import ExportConfig, ExportFormat, Quantization
+from xlingual.choices import ExportFormat, Quantization
+from xlingual.config import ExportConfig
 from xlingual.errors import ConfigError, DiskFullError, ModelError, XlingualError
 from xlingual.export.model_card import DISTILL_META, model_card, read_distill_meta, run_metrics
 from xlingual.export.onnx_export import (

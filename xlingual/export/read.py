@@ -15,7 +15,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from xlingual._io import check_files
-from xlingual.config import EmbedDtype, OutputFormat
+from xlingual.choices import EmbedDtype, OutputFormat
 from xlingual.errors import DataError
 from xlingual.export.dtypes import numpy_dtype, vector_width
 from xlingual.export.writers import ContentDigest, ids_path, meta_path, output_format, progress_path

@@ -21,7 +21,7 @@ from typing import IO, Any, Protocol
 import numpy as np
 
 from xlingual import _io
-from xlingual.config import EmbedDtype, OutputFormat
+from xlingual.choices import EmbedDtype, OutputFormat
 from xlingual.errors import ConfigError, DataError
 from xlingual.export.dtypes import numpy_dtype
 

@@ -14,7 +14,7 @@ from xlingual.errors import ModelError
 class Encoder(Protocol):
     """Anything that embeds sentences like ``SentenceTransformer.encode``."""
 
-    def encode(self, sentences: Any, *args: Any, **kwargs: Any) -> Any:
+    def encode(self, sentences: Any, /, *args: Any, **kwargs: Any) -> Any:
         """Return ``(n, dim)`` embeddings for ``sentences``."""
         ...
 

@@ -25,7 +25,8 @@ from typing import Any
 import faiss
 import numpy as np
 
-from xlingual.config import AUTO_INDEX, IndexConfig, IndexType, parse_index_type
+from xlingual.choices import AUTO_INDEX, IndexType, parse_index_type
+from xlingual.config import IndexConfig
 from xlingual.errors import SearchIndexError
 from xlingual.search.faiss_ops import as_vectors, build_flat_index, ensure_threads
 

@@ -19,7 +19,8 @@ from dataclasses import replace
 import faiss
 import numpy as np
 
-from xlingual.config import IndexConfig, IndexType
+from xlingual.choices import IndexType
+from xlingual.config import IndexConfig
 from xlingual.errors import SearchIndexError
 from xlingual.search.ann import (
     IVF_MIN_TRAIN,

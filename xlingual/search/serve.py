@@ -67,7 +67,8 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from xlingual import __version__
-from xlingual.config import SearchConfig, ServeConfig, check_origins
+from xlingual.choices import check_origins
+from xlingual.config import SearchConfig, ServeConfig
 from xlingual.errors import XlingualError
 from xlingual.search.index import Index
 from xlingual.search.serve_api import (

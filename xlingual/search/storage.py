@@ -33,7 +33,8 @@ import faiss
 import numpy as np
 
 from xlingual import __version__, _io
-from xlingual.config import IndexConfig, IndexType
+from xlingual.choices import IndexType
+from xlingual.config import IndexConfig
 from xlingual.errors import SearchIndexError
 from xlingual.search.ann import IndexSpec
 from xlingual.search.manifest import CONFIG_NAME, MANIFEST_NAME, is_count, next_file_names, read_manifest, rebuild_hint

@@ -4,84 +4,18 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from tests.distillation.helpers import PAIRS
+from tests.distillation.helpers import distill_config as _config
+from tests.distillation.helpers import weights as _weights
 from xlingual.cli import cli
-from xlingual.config import DistillConfig
+from xlingual.distillation import checkpoint as checkpoint_lib
 from xlingual.distillation import run as distill_lib
-from xlingual.errors import ConfigError, XlingualError
-
-PAIRS = [
-    ("The weather is nice today.", "今日はいい天気です。"),
-    ("I would like a cup of coffee.", "コーヒーを一杯ください。"),
-    ("Where is the station?", "駅はどこですか。"),
-    ("He reads a book every night.", "彼は毎晩本を読みます。"),
-    ("The meeting starts at ten.", "会議は十時に始まります。"),
-    ("Please close the window.", "窓を閉めてください。"),
-    ("My sister lives in Osaka.", "姉は大阪に住んでいます。"),
-    ("This computer is very fast.", "このコンピューターはとても速い。"),
-    ("We went to the sea last summer.", "去年の夏、私たちは海に行きました。"),
-    ("The store closes at nine.", "店は九時に閉まります。"),
-    ("How much is this bag?", "このかばんはいくらですか。"),
-    ("It started to rain.", "雨が降り始めた。"),
-]
-
-
-@pytest.fixture()
-def corpus(tmp_path):
-    train = tmp_path / "train.tsv"
-    train.write_text("".join(f"{en}\t{ja}\n" for en, ja in PAIRS[:10]), encoding="utf-8")
-    dev = tmp_path / "dev.tsv"
-    dev.write_text("".join(f"{en}\t{ja}\n" for en, ja in PAIRS[8:]), encoding="utf-8")
-    return train, dev
-
-
-def _config(tiny_models, corpus, out, **kw):
-    train, dev = corpus
-    base = dict(
-        teacher=tiny_models["teacher"],
-        student=tiny_models["student"],
-        train=[str(train)],
-        dev=str(dev),
-        out=out,
-        batch_size=4,
-        max_steps=6,
-        lr=1e-3,
-        warmup_ratio=0.0,
-        save_every=3,
-        device="cpu",
-        quiet=True,
-    )
-    base.update(kw)
-    return DistillConfig(**base)
-
-
-def _weights(model_dir):
-    from safetensors.numpy import load_file
-
-    out = {}
-    for f in sorted(Path(model_dir).rglob("*.safetensors")):
-        for k, v in load_file(str(f)).items():
-            out[f"{f.parent.name}/{k}"] = v
-    return out
-
-
-def test_fit_alignment_head_recovers_a_rotation():
-    rng = np.random.default_rng(0)
-    teacher = rng.standard_normal((200, 8)).astype(np.float32)
-    rotation, _ = np.linalg.qr(rng.standard_normal((8, 8)))
-    offset = rng.standard_normal(8)
-    student = (0.5 * teacher @ rotation.T + offset).astype(np.float32)  # student = 0.5 R t + offset
-    for method in ("procrustes", "lstsq"):
-        weight, bias = distill_lib.fit_alignment_head(student, teacher, method)
-        mapped = student @ weight.T + bias
-        np.testing.assert_allclose(mapped, teacher, atol=1e-4)
-    with pytest.raises(ConfigError, match="--init 'pca'"):
-        distill_lib.fit_alignment_head(student, teacher, "pca")
+from xlingual.errors import ConfigError
 
 
 def test_run_directory_and_loss_falls(tiny_models, corpus, tmp_path, isolated_home):
@@ -115,23 +49,6 @@ def test_procrustes_head_is_recorded(tiny_models, corpus, tmp_path, isolated_hom
     assert config["head"] == "procrustes on 8 pairs"  # 2 pairs shared with dev were removed
 
 
-def test_inserted_head_maps_the_student_onto_the_teacher(tiny_models):
-    from xlingual.models.specs import encode, load_model
-
-    student, teacher = load_model(tiny_models["student"]), load_model(tiny_models["teacher"])
-    texts = [en for en, _ in PAIRS] + [ja for _, ja in PAIRS]
-    target = encode(teacher, [en for en, _ in PAIRS] * 2)
-    before = encode(student, texts)
-    weight, bias = distill_lib.fit_alignment_head(before, target, "lstsq")
-    distill_lib._insert_head(student, weight, bias, 16)
-    after = encode(student, texts)
-    expected = before @ weight.T + bias
-    expected /= np.linalg.norm(expected, axis=1, keepdims=True)
-    np.testing.assert_allclose(after, expected, atol=1e-5)  # Normalize → Dense(head) → Normalize
-    random_mse = np.mean((encode(load_model(tiny_models["student"]), texts)[:, :16] - target) ** 2)
-    assert np.mean((after - target) ** 2) < 0.5 * random_mse
-
-
 def test_teacher_runs_once_per_corpus(tiny_models, corpus, tmp_path, isolated_home, monkeypatch):
     from xlingual.models import specs as models
 
@@ -153,17 +70,17 @@ def test_teacher_runs_once_per_corpus(tiny_models, corpus, tmp_path, isolated_ho
 def test_resume_reaches_the_same_weights(tiny_models, corpus, tmp_path, isolated_home, monkeypatch):
     full = distill_lib.distill(_config(tiny_models, corpus, tmp_path / "full"))
 
-    original = distill_lib._Trainer.save_checkpoint
+    original = checkpoint_lib.Checkpointer.save
 
-    def crash_after_first(self, step, *args):
-        original(self, step, *args)
-        if step == 3:
+    def crash_after_first(self, position, *args):
+        original(self, position, *args)
+        if position.step == 3:
             raise KeyboardInterrupt("simulated crash")
 
-    monkeypatch.setattr(distill_lib._Trainer, "save_checkpoint", crash_after_first)
+    monkeypatch.setattr(checkpoint_lib.Checkpointer, "save", crash_after_first)
     with pytest.raises(KeyboardInterrupt):
         distill_lib.distill(_config(tiny_models, corpus, tmp_path / "split"))
-    monkeypatch.setattr(distill_lib._Trainer, "save_checkpoint", original)
+    monkeypatch.setattr(checkpoint_lib.Checkpointer, "save", original)
     assert not (tmp_path / "split" / "model").exists()
     resumed = distill_lib.distill(_config(tiny_models, corpus, tmp_path / "split", resume=True))
     assert resumed.steps == full.steps == 6
@@ -281,7 +198,7 @@ def test_torchrun_two_processes_gloo(tiny_models, corpus, tmp_path, isolated_hom
 def test_dev_overlap_is_warned_with_counts(tiny_models, corpus, tmp_path, isolated_home, caplog):
     import logging
 
-    with caplog.at_level(logging.WARNING, logger="xlingual.distillation.run"):
+    with caplog.at_level(logging.WARNING, logger="xlingual.distillation.inputs"):
         distill_lib.distill(_config(tiny_models, corpus, tmp_path / "run", max_steps=1, init="none"))
     assert "the dev set overlaps the training data: 2 training pairs" in caplog.text
 
@@ -292,7 +209,7 @@ def test_exclude_drops_pairs_sharing_a_sentence_with_test_data(tiny_models, corp
     test = tmp_path / "test.tsv"
     test.write_text(f"{PAIRS[0][0]}\tまったく別の文です。\n", encoding="utf-8")  # shares only the English side
     config = _config(tiny_models, corpus, tmp_path / "run", max_steps=1, init="none", exclude=[str(test)])
-    with caplog.at_level(logging.WARNING, logger="xlingual.distillation.run"):
+    with caplog.at_level(logging.WARNING, logger="xlingual.distillation.inputs"):
         distill_lib.distill(config)
     assert "3 training pairs shared a sentence with" in caplog.text and str(test) in caplog.text
     saved = json.loads((tmp_path / "run" / "config.json").read_text())
@@ -321,60 +238,3 @@ def test_freeze_layers_keeps_lower_layers_fixed(tiny_models, corpus, tmp_path, i
     assert [n for n in changed if ".layer.1." in n]
     with pytest.raises(ConfigError, match="--freeze-layers 3: the student has 2 transformer layers; pass at most 2"):
         distill_lib.distill(_config(tiny_models, corpus, tmp_path / "bad", freeze_layers=3))
-
-
-def test_distillation_loss_hand_computed():
-    import math
-
-    import torch
-
-    from xlingual.distillation.run import distillation_loss
-
-    teacher = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
-    student_en = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
-    student_ja = torch.tensor([[0.0, 1.0], [1.0, 0.0]])  # each Japanese vector sits on the other pair's teacher
-    mse = float(distillation_loss(student_en, student_ja, teacher))
-    assert mse == pytest.approx(0.0 + 1.0)  # mean of (0-1)², (1-0)² over 4 elements ×2 → 1.0
-    # Own-pair score 0, other-pair score 1/τ: cross-entropy log(1 + e^{1/τ}) per row, both directions.
-    tau = 0.5
-    expected = mse + 0.1 * math.log(1 + math.exp(1 / tau))
-    assert float(distillation_loss(student_en, student_ja, teacher, 0.1, tau)) == pytest.approx(expected, rel=1e-6)
-    aligned = float(distillation_loss(student_en, student_en, teacher, 0.1, tau))
-    assert aligned == pytest.approx(0.1 * math.log(1 + math.exp(-1 / tau)), rel=1e-6)
-
-
-def test_damaged_checkpoint_falls_back_to_the_previous_one(tiny_models, corpus, tmp_path, isolated_home, caplog):
-    full = distill_lib.distill(_config(tiny_models, corpus, tmp_path / "run"))
-    run = full.run_dir
-    older, newest = distill_lib._checkpoints(run)
-    manifest = json.loads((newest / distill_lib.CHECKPOINT_MANIFEST).read_text())
-    assert manifest["step"] == 6
-    assert {"optim.pt", "trainer_state.json", "rng-rank0.pt", "model/modules.json"} <= set(manifest["files"])
-    before = _weights(full.model_dir)
-    data = bytearray((newest / "optim.pt").read_bytes())
-    data[len(data) // 2] ^= 0x01
-    (newest / "optim.pt").write_bytes(bytes(data))
-
-    with caplog.at_level("WARNING", logger="xlingual.distillation.run"):
-        resumed = distill_lib.distill(_config(tiny_models, corpus, run, resume=True))
-    assert f"checkpoint {newest} does not match its manifest ({newest / 'optim.pt'}: sha256" in caplog.text
-    assert "expected" in caplog.text and f"resumes from {older.name} instead" in caplog.text
-    assert (run / "checkpoints" / f"damaged-{newest.name}").is_dir()
-    after = _weights(resumed.model_dir)  # steps 5 and 6 again, from the intact checkpoint
-    assert max(float(np.abs(before[k] - after[k]).max()) for k in before) <= 1e-5
-
-    for checkpoint in distill_lib._checkpoints(run):  # a size change in every checkpoint: nothing to resume from
-        with open(checkpoint / distill_lib.STATE_FILE, "a") as fh:
-            fh.write(" ")
-    with pytest.raises(XlingualError, match=r"no checkpoint in .* matches its manifest") as info:
-        distill_lib.distill(_config(tiny_models, corpus, run, resume=True))
-    assert "bytes, expected" in str(info.value) and "--overwrite" in str(info.value)
-
-
-@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="a CUDA device is visible")
-def test_device_cuda_without_a_gpu_says_use_cpu():
-    from xlingual.distillation.run import _resolve_device
-
-    with pytest.raises(ConfigError, match=r"no CUDA device is visible.*--device cpu"):
-        _resolve_device("cuda")
-    assert _resolve_device("auto") == "cpu"

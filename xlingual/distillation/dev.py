@@ -1,0 +1,68 @@
+"""Dev evaluation during a run, by the same evaluator as ``xlingual evaluate``.
+
+The four metrics in metrics.jsonl are the ones :func:`xlingual.evaluation.evaluator.evaluate` reports
+for the same pairs, model and teacher (same tie and duplicate-text policy): ``en2ja_acc`` and ``ja2en_acc``
+(top-1 translation retrieval, fractions), and against the teacher's English vectors ``cross_ja2en_acc``
+and ``dev_mse`` (evaluate's ``mse``: ×100, student(ja) vs teacher(en)).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+#: Dev metrics in metrics.jsonl: accuracies are fractions (0–1); dev_mse is ×100 as sentence-transformers reports it.
+DEV_METRICS = ("dev_mse", "en2ja_acc", "ja2en_acc", "cross_ja2en_acc")
+
+
+@dataclass(frozen=True)
+class DevSet:
+    """The dev pairs and the teacher's vectors of their English side."""
+
+    en: list[str]
+    ja: list[str]
+    #: ``(n, d_t)`` float32, L2-normalised: the teacher's embedding of ``en[i]``.
+    teacher_en: np.ndarray
+
+
+#: metrics.jsonl name → the evaluator's name for the same number.
+_FROM_EVALUATOR = {
+    "en2ja_acc": "en2ja_acc",
+    "ja2en_acc": "ja2en_acc",
+    "dev_mse": "mse",
+    "cross_ja2en_acc": "cross_ja2en_acc",
+}
+
+
+def evaluate_dev(student: SentenceTransformer, dev: DevSet | None) -> dict[str, float]:
+    """Dev metrics of ``student`` as it is now (fractions; dev_mse ×100); ``{}`` without a dev set.
+
+    Computed by :class:`~xlingual.evaluation.evaluator.TranslationEvaluator`, the evaluator behind
+    ``xlingual evaluate``, on the student's embeddings. Cross metrics (``dev_mse``, ``cross_ja2en_acc``) need
+    the student in the teacher's dimension: an untouched student of another dimension has none. The
+    student's training mode is kept.
+    """
+    if dev is None:
+        return {}
+    import torch
+
+    from xlingual.config import EvalConfig
+    from xlingual.evaluation.evaluator import TranslationEvaluator, embed
+
+    was_training = student.training
+    student.eval()
+    try:
+        with torch.no_grad():
+            en_emb = embed(student, dev.en, EvalConfig.batch_size, False)
+            ja_emb = embed(student, dev.ja, EvalConfig.batch_size, False)
+    finally:
+        student.train(was_training)
+    same_space = dev.teacher_en.shape[1] == ja_emb.shape[1]
+    evaluator = TranslationEvaluator(dev.en, dev.ja, teacher_en_emb=dev.teacher_en if same_space else None)
+    scores = evaluator.measure(en_emb, ja_emb).metrics
+    return {name: scores[source] for name, source in _FROM_EVALUATOR.items() if source in scores}
