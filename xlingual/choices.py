@@ -16,7 +16,7 @@ from xlingual.errors import ConfigError, SearchIndexError
 E = TypeVar("E", bound=StrEnum)
 
 
-def parse_choice(cls: type[E], value: object, message: str) -> E:
+def parse_choice(cls: type[E], value: str, message: str) -> E:
     """``cls(value)``, or a :class:`ConfigError` from ``message`` (``{value!r}`` and ``{choices}`` filled in).
 
     Example: ``parse_choice(MineMode, "max", "mode {value!r} is unknown; choose one of: {choices}.")``.

@@ -106,7 +106,7 @@ def build_head(
     logger.info("fitting the %s head on %d pairs (student encodes %d sentences)", init, n, 2 * n)
     student.eval()
     started = time.perf_counter()
-    student_emb = encode(student, [*en, *ja], batch_size=64, show_progress=show_progress)
+    student_emb = encode(student, [*en, *ja], batch_size=64, show_progress=show_progress, desc="fitting the head")
     target = np.asarray(teacher_en, dtype=np.float32)
     weight, bias = fit_alignment_head(student_emb, np.concatenate([target, target]), init)
     insert_head(student, weight, bias, teacher_dim)

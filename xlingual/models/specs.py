@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -130,26 +131,44 @@ def load_model(spec: str, device: str | None = None) -> SentenceTransformer | On
         ) from exc
 
 
+#: Sentences per call of the model's own ``encode`` under :func:`encode`'s progress bar, in batches.
+PROGRESS_CHUNK_BATCHES = 16
+
+
 def encode(
     model: Any,
     texts: Sequence[str],
     *,
     batch_size: int = 64,
     show_progress: bool = False,
+    desc: str = "embedding",
 ) -> np.ndarray:
-    """Embed ``texts`` → ``(n, dim)`` float32, L2-normalised (zero vectors stay zero)."""
+    """Embed ``texts`` → ``(n, dim)`` float32, L2-normalised (zero vectors stay zero).
+
+    With ``show_progress``, one xlingual bar on stderr (``desc``, sentences) — never the library's own
+    "Batches" bar, which would nest inside the caller's progress. Example: ``encode(model, ["東京"]).shape``.
+    """
     if len(texts) == 0:
         dim_fn = getattr(model, "get_embedding_dimension", None)
         dim = int(dim_fn()) if callable(dim_fn) and dim_fn() else 0
         return np.zeros((0, dim), dtype=np.float32)
-    emb = model.encode(
-        list(texts),
-        batch_size=batch_size,
-        show_progress_bar=show_progress,
-        convert_to_numpy=True,
-        normalize_embeddings=False,
-    )
-    emb = np.asarray(emb, dtype=np.float32)
+    from tqdm.auto import tqdm
+
+    chunk = batch_size * PROGRESS_CHUNK_BATCHES
+    parts = []
+    bar = tqdm(total=len(texts), desc=desc, unit="sentence", disable=not show_progress, leave=False, file=sys.stderr)
+    with bar:
+        for start in range(0, len(texts), chunk):
+            part = model.encode(
+                list(texts[start : start + chunk]),
+                batch_size=batch_size,
+                show_progress_bar=False,
+                convert_to_numpy=True,
+                normalize_embeddings=False,
+            )
+            parts.append(np.asarray(part, dtype=np.float32))
+            bar.update(len(parts[-1]))
+    emb = parts[0] if len(parts) == 1 else np.concatenate(parts)
     norms = np.linalg.norm(emb, axis=1, keepdims=True)
     np.divide(emb, norms, out=emb, where=norms > 0)
     return emb
