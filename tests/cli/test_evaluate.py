@@ -108,7 +108,7 @@ def test_mine_with_gold_and_tuning(tmp_path, fake_models):
     assert all(len(line.split("\t")) == 3 for line in result.stdout.splitlines())
     result = CliRunner().invoke(cli, [*base, "-g", str(gold), "--tune", "-o", str(tmp_path / "m.tsv"), "--json"])
     assert result.exit_code == 0, result.output
-    summary = json.loads(result.output)
+    summary = json.loads(result.stdout)  # progress bars go to stderr
     assert summary["f1"] == 1.0 and summary["n_mined"] == 3 and summary["n_src"] == summary["n_tgt"] == 4
     assert len((tmp_path / "m.tsv").read_text(encoding="utf-8").splitlines()) == 3
     result = CliRunner().invoke(cli, [*base, "--tune"])

@@ -22,16 +22,16 @@ def hnsw_index(tiny_models, tmp_path_factory):
 
 
 def test_ef_search_and_nprobe_reach_faiss(hnsw_index, monkeypatch):
-    from xlingual.search import faiss_ops
+    from xlingual.search import ann
 
     seen = []
-    original = faiss_ops.search_params
+    original = ann.search_params
 
     def spy(spec, **overrides):
         seen.append(overrides)
         return original(spec, **overrides)
 
-    monkeypatch.setattr(faiss_ops, "search_params", spy)
+    monkeypatch.setattr(ann, "search_params", spy)
     exact = CliRunner().invoke(cli, ["search", str(hnsw_index), "a cat", "-k", "5", "--json", "--ef-search", "1024"])
     assert exact.exit_code == 0, exact.output
     assert seen[-1] == {"ef_search": 1024, "nprobe": None}

@@ -21,9 +21,22 @@ def _saved_run(tmp_path: Path, tiny_models, corpus, **kw) -> Path:
 
 def test_resume_compared_settings_come_from_field_metadata():
     compared = set(DistillConfig.resume_compared())
-    assert {"teacher", "student", "train", "dev", "lr", "seed", "init", "trim_vocab", "detokenize"} <= compared
+    expected = {"teacher", "student", "train", "dev", "lr", "seed", "init", "trim_vocab", "detokenize"}
+    expected |= {"en_key", "ja_key"}
+    assert expected <= compared
     assert not compared & {"out", "quiet", "device", "resume", "overwrite", "eval_every", "save_every"}
-    assert len(compared) == 23
+    assert len(compared) == 25
+
+
+def test_a_run_saved_before_a_setting_existed_still_resumes(tiny_models, corpus, tmp_path):
+    """config.json of an older run lacks the newer settings: they count as their defaults, not as changed."""
+    out = _saved_run(tmp_path, tiny_models, corpus)
+    saved = json.loads((out / "config.json").read_text(encoding="utf-8"))
+    del saved["config"]["en_key"], saved["config"]["ja_key"]
+    (out / "config.json").write_text(json.dumps(saved), encoding="utf-8")
+    config = run_dir_lib.resume_config(out, {"detokenize": False})
+    assert config.en_key == "en" and config.ja_key == "ja"
+    run_dir_lib.check_same_config(out, config)  # what distill runs before it resumes: no refusal
 
 
 def test_resume_config_needs_nothing_but_the_folder(tiny_models, corpus, tmp_path):
