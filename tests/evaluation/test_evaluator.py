@@ -70,7 +70,7 @@ BASE_KEYS = [
     "margin_en2ja_acc",
     "margin_ja2en_acc",
 ]
-CROSS_KEYS = ["cross_ja2en_acc", "cross_en2ja_acc", "mse", "mse_en"]
+CROSS_KEYS = ["cross_ja2en_acc", "cross_en2ja_acc", "csls_cross_ja2en_acc", "csls_cross_en2ja_acc", "mse", "mse_en"]
 
 
 def test_evaluate_end_to_end_json_keys_exact():

@@ -206,14 +206,57 @@ def test_mse_matches_formula():
 # For unit vectors |a - b|² = 2 - 2·cos, so with dim 2:
 #   mse    = (0.08 + 0.8 + 0.08) / 6 × 100 = 16      (j_i vs t_i: cos .96, .6, .96)
 #   mse_en = (0.8 + 0.4 + 0.4) / 6 × 100 = 80/3     (e_i vs t_i: cos .6, .8, .8)
+# CSLS (k = 10 → all 3 queries): score 2·cos − r(doc), r = the doc's mean cosine over the queries.
+#   ja2en: r(t0) = 2.896/3 = .9653, r(t1) = 1.68/3 = .56, r(t2) = 2.36/3 = .7867
+#     j0: t0 .9547, t1 1.04 ✗;  j1: t0 1.0347 beats t1 .64 ✗;  j2: t2 1.1333 beats t0 .9067 ✓  → 1/3
+#   en2ja: r(j0) = 2.36/3 = .7867, r(j1) = 2.4/3 = .8, r(j2) = 2.176/3 = .7253
+#     t0: j1 1.2 beats j0 1.1333 ✗;  t1: j0 .8133 beats j1 .4 ✗;  t2: j2 1.1947 beats j1 .8 ✓  → 1/3
 TOY_TEACHER_EN = np.array([[0.6, 0.8], [1.0, 0.0], [0.0, 1.0]], dtype=np.float32)
 
 
 def test_cross_metrics_hand_computed_with_another_teacher():
     metrics = ev.cross_metrics(TOY_EN, TOY_JA, TOY_TEACHER_EN)
     assert metrics == pytest.approx(
-        {"cross_ja2en_acc": 2 / 3, "cross_en2ja_acc": 1 / 3, "mse": 16.0, "mse_en": 80 / 3}, rel=1e-6
+        {
+            "cross_ja2en_acc": 2 / 3,
+            "cross_en2ja_acc": 1 / 3,
+            "csls_cross_ja2en_acc": 1 / 3,
+            "csls_cross_en2ja_acc": 1 / 3,
+            "mse": 16.0,
+            "mse_en": 80 / 3,
+        },
+        rel=1e-6,
     )
+
+
+def _csls_reference(queries: np.ndarray, docs: np.ndarray, k: int) -> float:
+    """CSLS top-1 accuracy in plain NumPy: 2·cos − mean of each document's k best cosines with the queries."""
+    cos = queries.astype(np.float64) @ docs.T.astype(np.float64)
+    hubness = np.sort(cos, axis=0)[-k:].mean(axis=0)
+    return float(np.mean(np.argmax(2 * cos - hubness, axis=1) == np.arange(len(queries))))
+
+
+def test_csls_takes_a_hub_off_and_matches_numpy():
+    rng = np.random.default_rng(21)
+    centre = unit_rows(rng, 1, 16)
+    queries = centre + 0.3 * rng.standard_normal((300, 16)).astype(np.float32)
+    queries /= np.linalg.norm(queries, axis=1, keepdims=True)
+    docs = queries + 0.3 * rng.standard_normal(queries.shape).astype(np.float32)
+    docs /= np.linalg.norm(docs, axis=1, keepdims=True)
+    docs[0] = centre[0]  # a hub: the queries' centre is near every query
+    plain = ev.top1_accuracy(queries, docs)
+    csls = ev.csls_top1_accuracy(queries, docs, k=10, block_size=64)
+    assert csls == pytest.approx(_csls_reference(queries, docs, 10), abs=1e-12)
+    assert csls > plain
+    hub_wins = np.mean(np.argmax(queries @ docs.T, axis=1) == 0)
+    assert hub_wins > 0.1  # the hub did attract queries under plain cosine
+
+
+def test_csls_counts_a_twin_document_as_correct():
+    docs = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]], dtype=np.float32)
+    queries = np.array([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]], dtype=np.float32)
+    assert ev.csls_top1_accuracy(queries, docs) == pytest.approx(1 / 3)  # the tie between rows 0 and 1 counts against
+    assert ev.csls_top1_accuracy(queries, docs, doc_texts=["a", "a", "b"]) == 1.0
 
 
 def test_cross_metrics_of_a_student_in_another_space():

@@ -31,7 +31,7 @@ _QUIET_HELP = "No progress messages or bars."
     required=True,
     help="Evaluation pairs: any corpus spec `xlingual data inspect` reads (pairs.tsv, EN,JA, builtin:dev).",
 )
-@teacher_option("Teacher spec: adds cross_ja2en_acc, cross_en2ja_acc, mse and mse_en.")
+@teacher_option("Teacher spec: adds cross_ja2en_acc, cross_en2ja_acc (cosine and CSLS), mse and mse_en.")
 @click.option(
     "--sts",
     type=click.Path(exists=True, dir_okay=False),

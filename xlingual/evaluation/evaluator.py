@@ -105,10 +105,11 @@ class TranslationEvaluator:
     """Translation retrieval of a model on fixed pairs and, given the teacher's vectors, its alignment with them.
 
     ``en[i]`` translates ``ja[i]``. ``teacher_en_emb``: the teacher's embeddings of ``en``, ``(n, dim)``
-    float32, L2-normalised; with them the result adds ``cross_ja2en_acc``, ``cross_en2ja_acc``, ``mse`` and
-    ``mse_en``. ``name`` prefixes every key (``dev`` → ``dev_mean_acc``), as sentence-transformers' evaluators
-    do. ``config`` sets the margin and block settings; ``batch_size``/``show_progress`` override its own.
-    Calling it returns exactly the metrics :func:`evaluate` reports for that model on these pairs.
+    float32, L2-normalised; with them the result adds ``cross_ja2en_acc``, ``cross_en2ja_acc``, their CSLS
+    variants ``csls_cross_*``, ``mse`` and ``mse_en``. ``name`` prefixes every key (``dev`` → ``dev_mean_acc``),
+    as sentence-transformers' evaluators do. ``config`` sets the margin and block settings;
+    ``batch_size``/``show_progress`` override its own. Calling it returns exactly the metrics
+    :func:`evaluate` reports for that model on these pairs.
 
     Example: ``TranslationEvaluator(dev.en, dev.ja, teacher_en_emb=teacher_en)(student)["cross_ja2en_acc"]``.
     """

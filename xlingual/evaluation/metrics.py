@@ -58,6 +58,8 @@ logger = logging.getLogger(__name__)
 
 #: Cut-offs of the recall metrics (their names are fixed: ``en2ja_recall@5`` …).
 RECALL_AT = (5, 10)
+#: Neighbours in the hubness term of CSLS (Conneau et al., 2018, "Word translation without parallel data").
+CSLS_K = 10
 #: Scores within this of the true partner's count as ties (float32 rounding is ~1e-7).
 TIE_ATOL = 1e-6
 #: Allowance between FAISS's and NumPy's float32 arithmetic when deciding whether a shortcut is safe.
@@ -80,6 +82,8 @@ METRIC_DOCS: dict[str, str] = {
     "margin_ja2en_acc": "top-1 accuracy by ratio margin (k=4), Japanese queries",
     "cross_ja2en_acc": "student Japanese queries over teacher English embeddings",
     "cross_en2ja_acc": "teacher English queries over student Japanese embeddings",
+    "csls_cross_ja2en_acc": "cross_ja2en_acc ranked by CSLS (k=10): each document's hubness taken off",
+    "csls_cross_en2ja_acc": "cross_en2ja_acc ranked by CSLS (k=10): each document's hubness taken off",
     "mse": "MSE×100, student(ja) vs teacher(en)",
     "mse_en": "MSE×100, student(en) vs teacher(en)",
     "sts_spearman": "Spearman correlation of cosine with gold STS scores",
@@ -383,6 +387,38 @@ def top1_accuracy(
     return float(np.mean(ranks == 1))
 
 
+def csls_top1_accuracy(
+    query_emb: np.ndarray,
+    doc_emb: np.ndarray,
+    *,
+    k: int = CSLS_K,
+    doc_texts: Sequence[str] | None = None,
+    block_size: int | None = None,
+) -> float:
+    """Fraction of queries whose true partner ranks first by CSLS instead of cosine (tie and twin policy as above).
+
+    ``CSLS(q, d) = 2·cos(q, d) − r_Q(d) − r_D(q)``, ``r_Q(d)`` the mean cosine of document ``d`` with its ``k``
+    nearest queries: a *hub* — a document near everything — pays for it. ``r_D(q)`` is the same for every
+    document of a query, so it cannot change the ranking and is left out. The queries here are the evaluated
+    ones, so this is what a query-time correction could recover at best. ``query_emb``, ``doc_emb``:
+    ``(n, dim)`` float32, L2-normalised, row ``i`` a pair. Example: ``csls_top1_accuracy(ja_emb, teacher_en)``.
+    """
+    _check_aligned(np.asarray(query_emb), np.asarray(doc_emb))
+    doc_emb = faiss_ops.as_vectors("doc_emb", doc_emb)
+    query_emb = faiss_ops.as_vectors("query_emb", query_emb, dim=doc_emb.shape[1])
+    near_queries, _ = faiss_ops.knn(doc_emb, query_emb, min(k, query_emb.shape[0]), block_size=block_size)
+    hubness = near_queries.mean(axis=1, dtype=np.float64).astype(np.float32)
+    groups = TextGroups(doc_texts, doc_emb.shape[0])
+    correct = 0
+    for start, scores in faiss_ops.score_blocks(query_emb, doc_emb, block_size=block_size):
+        csls = 2 * scores - hubness[None, :]
+        own = groups.ids[start : start + scores.shape[0], None] == groups.ids[None, :]
+        partner = np.where(own, csls, -np.inf).max(axis=1)
+        beaten = (~own & (csls >= partner[:, None] - np.float32(TIE_ATOL))).any(axis=1)
+        correct += int(np.count_nonzero(~beaten))
+    return correct / query_emb.shape[0]
+
+
 def cross_metrics(
     student_en: np.ndarray,
     student_ja: np.ndarray,
@@ -392,7 +428,7 @@ def cross_metrics(
     ja_texts: Sequence[str] | None = None,
     block_size: int | None = None,
 ) -> dict[str, float]:
-    """``cross_ja2en_acc``, ``cross_en2ja_acc``, ``mse``, ``mse_en`` — the student against the teacher's space.
+    """``cross_*_acc`` (cosine and CSLS), ``mse``, ``mse_en`` — the student against the teacher's space.
 
     All ``(n, dim)`` float32, L2-normalised, row ``i`` a pair; the student must have the teacher's dim.
     """
@@ -407,6 +443,8 @@ def cross_metrics(
     return {
         "cross_ja2en_acc": top1_accuracy(student_ja, teacher_en, doc_texts=en_texts, block_size=block_size),
         "cross_en2ja_acc": top1_accuracy(teacher_en, student_ja, doc_texts=ja_texts, block_size=block_size),
+        "csls_cross_ja2en_acc": csls_top1_accuracy(student_ja, teacher_en, doc_texts=en_texts, block_size=block_size),
+        "csls_cross_en2ja_acc": csls_top1_accuracy(teacher_en, student_ja, doc_texts=ja_texts, block_size=block_size),
         "mse": mse_x100(student_ja, teacher_en),
         "mse_en": mse_x100(student_en, teacher_en),
     }
