@@ -87,6 +87,9 @@ class DistillConfig:
     train: list[str] = field(default_factory=lambda: ["builtin:train"], metadata=RESUME_COMPARED)
     #: Dev corpus for the curves in metrics.jsonl; its sentences are also removed from training (leakage).
     dev: str | None = field(default="builtin:dev", metadata=RESUME_COMPARED)
+    #: More dev corpora (``--dev`` repeated): evaluated beside ``dev``, their metrics named after them in
+    #: metrics.jsonl (``builtin:long-dev`` → ``long_dev_cross_ja2en_acc``); never trained on.
+    extra_dev: list[str] = field(default_factory=list, metadata=RESUME_COMPARED)
     #: More evaluation corpora whose sentences must not occur in training (pairs sharing one are dropped).
     exclude: list[str] = field(default_factory=list, metadata=RESUME_COMPARED)
     out: Path = Path("runs/distill")
@@ -169,6 +172,7 @@ class DistillConfig:
                 f"--device {self.device!r}: choose auto, cpu or cuda",
             ),
             (bool(self.train), "no training data: pass at least one --train"),
+            (not self.extra_dev or self.dev is not None, "--dev none cannot come with more --dev sets; drop 'none'"),
             (
                 self.init in set(InitMethod),
                 f"--init {str(self.init)!r}: choose one of {', '.join(InitMethod)}",

@@ -115,3 +115,39 @@ def test_resume_needs_only_out(tiny_models, small_corpus, tmp_path, isolated_hom
     result = CliRunner().invoke(cli, ["distill", "--out", str(run), "--resume", "--lr", "0.5"])
     assert result.exit_code == 1 and "Traceback" not in result.output
     assert "lr" in result.output and "0.5" in result.output and "0.001" in result.output
+
+
+def test_several_dev_sets_are_named_in_metrics_and_never_trained_on(tiny_models, small_corpus, tmp_path, isolated_home):
+    """``--dev A --dev B``: B's metrics carry its name at every evaluation, and B's sentences leave training."""
+    ood = tmp_path / "ood.tsv"
+    ood.write_text("".join(f"{e}\t{j}\n" for e, j in _builtin_pairs(0, 4) + _builtin_pairs(200, 212)), "utf-8")
+    run = tmp_path / "run"
+    dev = str(small_corpus / "dev.tsv")
+    args = ["--train", str(small_corpus / "train.tsv"), "--dev", dev, "--dev", str(ood), "--dev", "builtin:long-dev"]
+    result = _distill(tiny_models, *args, "--max-steps", "2", "-o", str(run), "-q")
+    assert result.exit_code == 0, result.output
+    config = _config(run)["config"]
+    assert config["dev"] == dev and config["extra_dev"] == [str(ood), "builtin:long-dev"]
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text(encoding="utf-8").splitlines()]
+    final = records[-1]
+    for prefix in ("", "ood_", "long_dev_"):
+        assert {f"{prefix}{key}" for key in ("en2ja_acc", "ja2en_acc", "cross_ja2en_acc", "dev_mse")} <= set(final)
+    before = next(r for r in records if r["step"] == 0 and "untouched" not in r)
+    assert "long_dev_cross_ja2en_acc" in before and "long_dev_en2ja_acc" in records[0]  # at step 0 too
+    assert _config(run)["cleaning"]["leaked"] == 4  # the 4 training pairs that ood.tsv shares
+    assert "long_dev_cross_ja2en_acc" in result.output  # the summary lists every set
+
+
+def test_dev_none_with_more_dev_sets_is_refused(tiny_models, tmp_path):
+    result = _distill(tiny_models, "--dev", "none", "--dev", "builtin:long-dev", "-o", str(tmp_path / "r"))
+    assert result.exit_code == 1
+    assert "--dev none cannot come with more --dev sets" in result.output
+
+
+def test_dev_set_names():
+    from xlingual.distillation.dev import dev_set_name
+
+    assert dev_set_name("builtin:long-dev", set()) == "long_dev"
+    assert dev_set_name("data/OOD Set.tsv.gz", set()) == "ood_set"
+    assert dev_set_name("corpus/test.en,corpus/test.ja", set()) == "test"
+    assert dev_set_name("x.jsonl", {"x"}) == "x_2"

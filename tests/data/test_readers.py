@@ -255,7 +255,10 @@ def test_builtin_specs_read_the_bundled_tsv():
 
 
 def test_unknown_builtin_name():
-    assert "builtin:test: unknown built-in corpus; use builtin:train or builtin:dev" in error_text("builtin:test")
+    assert (
+        "builtin:test: unknown built-in corpus; use one of builtin:train, builtin:dev, builtin:long-dev"
+        in error_text("builtin:test")
+    )
 
 
 # --------------------------------------------------------------------------------------------------

@@ -89,7 +89,14 @@ _data_options = stack(
         multiple=True,
         help="Training pairs (any data spec; repeatable). Default: the bundled pairs (builtin:train).",
     ),
-    click.option("--dev", default=_D.dev, show_default=True, help="Dev pairs for the curves; 'none' to skip."),
+    click.option(
+        "--dev",
+        multiple=True,
+        default=[_D.dev],
+        show_default=True,
+        help="Dev pairs for the curves; 'none' to skip. Repeatable: more sets (e.g. builtin:long-dev) are "
+        "evaluated beside the first, their metrics named after them.",
+    ),
     click.option(
         "--exclude",
         multiple=True,
@@ -145,14 +152,15 @@ def _config(ctx: click.Context, params: dict[str, Any]) -> DistillConfig:
         **params,
         "train": list(params["train"]) or DistillConfig().train,
         "exclude": list(params["exclude"]),
-        "dev": None if params["dev"].lower() == "none" else params["dev"],
+        "dev": None if params["dev"][0].lower() == "none" else params["dev"][0],
+        "extra_dev": list(params["dev"][1:]),
     }
     if not params["resume"]:
         return build(DistillConfig, settings)
     from xlingual.distillation.run_dir import resume_config
 
-    # --quiet/--json are about this invocation's output, never the saved run's.
-    typed = typed_options(ctx) | {"quiet"}
+    # --quiet/--json are about this invocation's output, never the saved run's; --dev gives both dev fields.
+    typed = typed_options(ctx) | {"quiet"} | ({"extra_dev"} if "dev" in typed_options(ctx) else set())
     names = {f.name for f in dataclasses.fields(DistillConfig)} - set(_NOT_SETTINGS)
     return resume_config(params["out"], {name: settings[name] for name in typed & names})
 

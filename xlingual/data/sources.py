@@ -17,7 +17,7 @@ __all__ = ["ACCEPTED_FORMATS", "Source", "bundled_data_dir", "resolve_spec"]
 ACCEPTED_FORMATS = (
     "a TSV file (.tsv/.txt, en<TAB>ja per line), aligned files 'a.en,a.ja' or their prefix 'a', "
     "JSON Lines (.jsonl/.json with keys en/ja), a folder saved with datasets' save_to_disk "
-    "('folder' or 'folder@split'), 'hf:NAME[@split]', 'builtin:train' or 'builtin:dev'; "
+    "('folder' or 'folder@split'), 'hf:NAME[@split]', 'builtin:train', 'builtin:dev' or 'builtin:long-dev'; "
     "files may be gzip-compressed"
 )
 
@@ -100,10 +100,16 @@ def _first_file(*candidates: Path) -> Path | None:
     return next((p for p in candidates if p.is_file()), None)
 
 
+#: The bundled corpora (``data/NAME.tsv``): short everyday pairs to train and tune on, and long out-of-domain
+#: sentences (encyclopedic, news, technical, instructions) to measure on — never to train on.
+BUILTIN_CORPORA = ("train", "dev", "long-dev")
+
+
 def _resolve_builtin(text: str) -> Source:
     name = text.removeprefix("builtin:")
-    if name not in ("train", "dev"):
-        raise DataError(f"{text}: unknown built-in corpus; use builtin:train or builtin:dev")
+    if name not in BUILTIN_CORPORA:
+        choices = ", ".join(f"builtin:{corpus}" for corpus in BUILTIN_CORPORA)
+        raise DataError(f"{text}: unknown built-in corpus; use one of {choices}")
     folder = bundled_data_dir()
     path = _first_file(folder / f"{name}.tsv", folder / f"{name}.tsv.gz")
     if path is None:

@@ -8,6 +8,7 @@ and ``dev_mse`` (evaluate's ``mse``: ×100, student(ja) vs teacher(en)).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -22,12 +23,28 @@ DEV_METRICS = ("dev_mse", "en2ja_acc", "ja2en_acc", "cross_ja2en_acc")
 
 @dataclass(frozen=True)
 class DevSet:
-    """The dev pairs and the teacher's vectors of their English side."""
+    """The dev pairs and the teacher's vectors of their English side; ``extra``: more named dev sets."""
 
     en: list[str]
     ja: list[str]
     #: ``(n, d_t)`` float32, L2-normalised: the teacher's embedding of ``en[i]``.
     teacher_en: np.ndarray
+    #: ``(name, set)`` of every further ``--dev``; its metrics are prefixed ``name_`` in metrics.jsonl.
+    extra: tuple[tuple[str, DevSet], ...] = ()
+
+
+def dev_set_name(spec: str, taken: set[str]) -> str:
+    """A metric prefix for a dev corpus: ``builtin:long-dev`` → ``long_dev``, ``data/ood.tsv.gz`` → ``ood``.
+
+    Unique among ``taken`` (a number is appended). Example: ``dev_set_name("x.tsv", {"x"})`` → ``x_2``.
+    """
+    last = spec.split(",")[0].rstrip("/").split("/")[-1].split(":")[-1]  # aligned files: the English one
+    base = re.sub(r"\.(tsv|txt|jsonl|json|en)(\.gz)?$", "", last)
+    base = re.sub(r"[^0-9a-z]+", "_", base.lower()).strip("_") or "dev"
+    name, number = base, 2
+    while name in taken:
+        name, number = f"{base}_{number}", number + 1
+    return name
 
 
 #: metrics.jsonl name → the evaluator's name for the same number.
@@ -40,15 +57,23 @@ _FROM_EVALUATOR = {
 
 
 def evaluate_dev(student: SentenceTransformer, dev: DevSet | None) -> dict[str, float]:
-    """Dev metrics of ``student`` as it is now (fractions; dev_mse ×100); ``{}`` without a dev set.
+    """Dev metrics of ``student`` on ``dev`` and, prefixed by their names, on its extra sets (see :func:`_metrics`)."""
+    if dev is None:
+        return {}
+    metrics = _metrics(student, dev)
+    for name, extra in dev.extra:
+        metrics.update({f"{name}_{key}": value for key, value in _metrics(student, extra).items()})
+    return metrics
+
+
+def _metrics(student: SentenceTransformer, dev: DevSet) -> dict[str, float]:
+    """Dev metrics of ``student`` on one set as it is now (fractions; dev_mse ×100).
 
     Computed by :class:`~xlingual.evaluation.evaluator.TranslationEvaluator`, the evaluator behind
     ``xlingual evaluate``, on the student's embeddings. Cross metrics (``dev_mse``, ``cross_ja2en_acc``) need
     the student in the teacher's dimension: an untouched student of another dimension has none. The
     student's training mode is kept.
     """
-    if dev is None:
-        return {}
     import torch
 
     from xlingual.config import EvalConfig

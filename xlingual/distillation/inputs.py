@@ -36,6 +36,8 @@ class TrainingData:
     clean_stats: CleanStats
     #: The first ``dev_max_pairs`` dev pairs; ``None`` without ``--dev``.
     dev: ParallelCorpus | None
+    #: ``(spec, pairs)`` of every further ``--dev``, cut the same way.
+    extra_dev: tuple[tuple[str, ParallelCorpus], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,8 @@ class TeacherVectors:
     train: np.ndarray
     #: Of the dev pairs; ``None`` without dev pairs.
     dev: np.ndarray | None
+    #: Of each extra dev set, in ``TrainingData.extra_dev`` order.
+    extra_dev: tuple[np.ndarray, ...] = ()
 
 
 def _data_config(config: DistillConfig, **more: Any) -> DataConfig:
@@ -66,7 +70,7 @@ def load_training_data(config: DistillConfig) -> TrainingData:
     """Read and clean ``config.train`` against the dev and ``--exclude`` corpora; read the dev pairs."""
     from xlingual import data
 
-    excluded = [*([config.dev] if config.dev else []), *config.exclude]
+    excluded = [*([config.dev] if config.dev else []), *config.extra_dev, *config.exclude]
     train, clean_stats = data.load_pairs(config.train, _data_config(config, exclude=excluded))
     if len(train) == 0:
         raise XlingualError(f"no training pairs left after cleaning {config.train}: {clean_stats.as_dict()}")
@@ -76,11 +80,16 @@ def load_training_data(config: DistillConfig) -> TrainingData:
             clean_stats.leaked,
             " or ".join(excluded),
         )
-    dev = None
-    if config.dev:
-        full_dev = data.read_corpus(config.dev, _data_config(config))
-        dev = full_dev.select(range(min(len(full_dev), config.dev_max_pairs)))
-    return TrainingData(train, clean_stats, dev)
+    dev = _read_dev(config.dev, config) if config.dev else None
+    return TrainingData(train, clean_stats, dev, tuple((spec, _read_dev(spec, config)) for spec in config.extra_dev))
+
+
+def _read_dev(spec: str, config: DistillConfig) -> ParallelCorpus:
+    """The first ``--dev-max-pairs`` pairs of a dev corpus."""
+    from xlingual import data
+
+    full = data.read_corpus(spec, _data_config(config))
+    return full.select(range(min(len(full), config.dev_max_pairs)))
 
 
 def load_teacher(config: DistillConfig, device: str) -> Teacher:
@@ -115,4 +124,5 @@ def teacher_vectors(teacher: Teacher, data: TrainingData, *, quiet: bool) -> Tea
     """The teacher's vectors of the English training and dev sentences (cached)."""
     train = embed_with_teacher(teacher, list(data.train.en), quiet=quiet)
     dev = embed_with_teacher(teacher, list(data.dev.en), quiet=True) if data.dev else None
-    return TeacherVectors(train, dev)
+    extra = tuple(embed_with_teacher(teacher, list(corpus.en), quiet=True) for _, corpus in data.extra_dev)
+    return TeacherVectors(train, dev, extra)

@@ -33,7 +33,7 @@ from xlingual.config import DistillConfig
 from xlingual.distillation import run_dir as rundir
 from xlingual.distillation.batching import pair_lengths
 from xlingual.distillation.checkpoint import Checkpointer, Position, intact_checkpoint, read_head, seed_everything
-from xlingual.distillation.dev import DEV_METRICS, DevSet, evaluate_dev
+from xlingual.distillation.dev import DEV_METRICS, DevSet, dev_set_name, evaluate_dev
 from xlingual.distillation.distributed import DistInfo, barrier, place
 from xlingual.distillation.head import build_head
 from xlingual.distillation.inputs import TeacherVectors, TrainingData, load_teacher, load_training_data, teacher_vectors
@@ -77,11 +77,12 @@ class RunResult:
             f"time:   {self.seconds:.0f} s of training, {self.pairs_per_second:.1f} pairs/s",
         ]
         if self.before and self.after:
-            lines.append(f"{'dev metric':<18} {'untouched':>10} {'head only':>10} {'distilled':>10}")
-            for key in DEV_METRICS:
+            lines.append(f"{'dev metric':<26} {'untouched':>10} {'head only':>10} {'distilled':>10}")
+            extra = [key for key in self.after if key not in DEV_METRICS and key.endswith(DEV_METRICS)]
+            for key in [*DEV_METRICS, *extra]:
                 if key in self.before and key in self.after:
                     first = f"{self.untouched[key]:>10.3f}" if key in self.untouched else f"{'-':>10}"
-                    lines.append(f"{key:<18} {first} {self.before[key]:>10.3f} {self.after[key]:>10.3f}")
+                    lines.append(f"{key:<26} {first} {self.before[key]:>10.3f} {self.after[key]:>10.3f}")
             lines.append("(accuracies are fractions of the dev pairs; dev_mse is ×100)")
         return "\n".join(lines)
 
@@ -158,9 +159,16 @@ def _distill(config: DistillConfig) -> RunResult:
 
 
 def _dev_set(data: TrainingData, vectors: TeacherVectors) -> DevSet | None:
+    """The primary dev set, carrying the extra ones, each named after its spec (metric prefix)."""
     if data.dev is None or vectors.dev is None:
         return None
-    return DevSet(list(data.dev.en), list(data.dev.ja), vectors.dev)
+    taken: set[str] = set()
+    extra = []
+    for (spec, corpus), teacher_en in zip(data.extra_dev, vectors.extra_dev, strict=True):
+        name = dev_set_name(spec, taken)
+        taken.add(name)
+        extra.append((name, DevSet(list(corpus.en), list(corpus.ja), teacher_en)))
+    return DevSet(list(data.dev.en), list(data.dev.ja), vectors.dev, tuple(extra))
 
 
 def _with_head(
