@@ -103,6 +103,9 @@ class DistillConfig:
     #: teacher(en) vector among the batch's (and the other way round), InfoNCE at ``temperature``. 0: MSE only.
     contrastive_weight: float = field(default=0.1, metadata=RESUME_COMPARED)
     temperature: float = field(default=0.05, metadata=RESUME_COMPARED)
+    #: Contrastive negatives from the teacher's cache: random per step, and each pair's nearest (``.negatives``).
+    negatives: int = field(default=0, metadata=RESUME_COMPARED)
+    hard_negatives: int = field(default=0, metadata=RESUME_COMPARED)
     warmup_ratio: float = field(default=0.1, metadata=RESUME_COMPARED)
     weight_decay: float = field(default=0.01, metadata=RESUME_COMPARED)
     max_grad_norm: float = field(default=1.0, metadata=RESUME_COMPARED)
@@ -183,6 +186,7 @@ class DistillConfig:
                 f"--contrastive-weight {self.contrastive_weight}: must be 0 (MSE only) or positive",
             ),
             (0 < self.temperature <= 10, f"--temperature {self.temperature}: must be in (0, 10], e.g. 0.05"),
+            (min(self.negatives, self.hard_negatives) >= 0, "--negatives/--hard-negatives: must be 0 or positive"),
             (self.freeze_layers >= 0, f"--freeze-layers {self.freeze_layers}: must be 0 (train all) or positive"),
             (not (self.resume and self.overwrite), "--resume and --overwrite contradict each other: pick one"),
         ]

@@ -1,6 +1,7 @@
 """``xlingual distill`` through the CLI on the tiny models: options reach the run, --resume needs only --out."""
 
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -151,3 +152,16 @@ def test_dev_set_names():
     assert dev_set_name("data/OOD Set.tsv.gz", set()) == "ood_set"
     assert dev_set_name("corpus/test.en,corpus/test.ja", set()) == "test"
     assert dev_set_name("x.jsonl", {"x"}) == "x_2"
+
+
+def test_negatives_from_the_teacher_cache_in_a_tiny_run(tiny_models, small_corpus, tmp_path, isolated_home):
+    run = tmp_path / "run"
+    args = ["--train", str(small_corpus / "train.tsv"), "--dev", str(small_corpus / "dev.tsv")]
+    result = _distill(
+        tiny_models, *args, "--negatives", "12", "--hard-negatives", "2", "--max-steps", "3", "-o", str(run)
+    )
+    assert result.exit_code == 0, result.output
+    config = _config(run)["config"]
+    assert config["negatives"] == 12 and config["hard_negatives"] == 2
+    losses = [json.loads(line).get("loss") for line in (run / "metrics.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert all(math.isfinite(loss) for loss in losses if loss is not None)

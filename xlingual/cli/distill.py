@@ -44,6 +44,20 @@ _training_options = stack(
     click.option(
         "--temperature", type=float, default=_D.temperature, show_default=True, help="Of the contrastive term."
     ),
+    click.option(
+        "--negatives",
+        type=int,
+        default=_D.negatives,
+        show_default=True,
+        help="Also rank each student-ja against this many random teacher-en vectors of the training data per step.",
+    ),
+    click.option(
+        "--hard-negatives",
+        type=int,
+        default=_D.hard_negatives,
+        show_default=True,
+        help="Also against each pair's N nearest training sentences in the teacher's space (mined once).",
+    ),
     click.option("--warmup-ratio", type=float, default=_D.warmup_ratio, show_default=True),
     click.option("--max-seq-length", type=int, default=_D.max_seq_length, show_default=True, help="Student tokens."),
     click.option("--seed", type=int, default=_D.seed, show_default=True),

@@ -31,6 +31,7 @@ from xlingual.distillation.checkpoint import Checkpointer, Position
 from xlingual.distillation.dev import DevSet, evaluate_dev
 from xlingual.distillation.distributed import DistInfo
 from xlingual.distillation.loss import distillation_loss
+from xlingual.distillation.negatives import negative_rows
 from xlingual.distillation.run_dir import append_metrics
 from xlingual.errors import XlingualError
 
@@ -123,6 +124,8 @@ class LoopParts:
     dev: DevSet | None
     #: Student tokens per training pair, for ``--group-by-length`` (``None``: no grouping).
     lengths: np.ndarray | None
+    #: ``(n_train, hard_negatives)`` nearest training rows in the teacher's space (``None``: no hard negatives).
+    neighbours: np.ndarray | None
     schedule: Schedule
     optimizer: Any
     scheduler: Any
@@ -178,7 +181,7 @@ def _run_epochs(parts: LoopParts, start: Position, bar: Any, amp: bool) -> tuple
         for b in range(first, len(batches)):
             if step >= total:
                 break
-            loss = _train_step(parts, batches[b], amp)
+            loss = _train_step(parts, batches[b], amp, step)
             step += 1
             pairs_seen += len(batches[b]) * world
             bar.update(len(batches[b]) * world)
@@ -190,8 +193,8 @@ def _run_epochs(parts: LoopParts, start: Position, bar: Any, amp: bool) -> tuple
     return Position(step=step, pairs_seen=pairs_seen), overhead
 
 
-def _train_step(parts: LoopParts, idx: np.ndarray, amp: bool) -> float:
-    """One optimiser step on the pairs ``idx``; returns the loss."""
+def _train_step(parts: LoopParts, idx: np.ndarray, amp: bool, step: int) -> float:
+    """One optimiser step (number ``step``, from 0) on the pairs ``idx``; returns the loss."""
     import torch
 
     en = [parts.train.en[i] for i in idx]
@@ -203,13 +206,28 @@ def _train_step(parts: LoopParts, idx: np.ndarray, amp: bool) -> float:
         out = parts.model(features)["sentence_embedding"].float()
     student_en, student_ja = out[: len(idx)], out[len(idx) :]
     config = parts.config
-    loss = distillation_loss(student_en, student_ja, target, config.contrastive_weight, config.temperature)
+    loss = distillation_loss(
+        student_en, student_ja, target, config.contrastive_weight, config.temperature, _negatives(parts, idx, step)
+    )
     parts.optimizer.zero_grad(set_to_none=True)
     loss.backward()
     torch.nn.utils.clip_grad_norm_(parts.student.parameters(), config.max_grad_norm)
     parts.optimizer.step()
     parts.scheduler.step()
     return float(loss.detach())
+
+
+def _negatives(parts: LoopParts, idx: np.ndarray, step: int) -> torch.Tensor | None:
+    """The teacher vectors of this step's extra negatives (``--negatives``, ``--hard-negatives``), or None."""
+    import torch
+
+    config = parts.config
+    if config.contrastive_weight <= 0 or not (config.negatives or parts.neighbours is not None):
+        return None
+    rows = negative_rows(
+        len(parts.train), idx, step, seed=config.seed, bank=config.negatives, neighbours=parts.neighbours
+    )
+    return torch.from_numpy(np.asarray(parts.teacher_train[rows], dtype=np.float32)).to(parts.device)
 
 
 def _after_step(parts: LoopParts, after: Position, loss: float, epoch: int) -> float:

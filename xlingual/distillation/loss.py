@@ -14,12 +14,16 @@ def distillation_loss(
     teacher_en: torch.Tensor,
     contrastive_weight: float = 0.0,
     temperature: float = 0.05,
+    negatives: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """``MSE(student_en, teacher_en) + MSE(student_ja, teacher_en)`` [+ weight × in-batch InfoNCE].
+    """``MSE(student_en, teacher_en) + MSE(student_ja, teacher_en)`` [+ weight × InfoNCE].
 
     All three ``(batch, dim)``. The contrastive term, when weighted, scores each student(ja) against every
     teacher(en) vector of the batch (cosine / ``temperature``) and asks for its own pair, in both directions:
-    the cross-model retrieval the evaluation measures, which MSE only approaches indirectly.
+    the cross-model retrieval the evaluation measures, which MSE only approaches indirectly. ``negatives``
+    (``(m, dim)``, teacher vectors of other training sentences, :mod:`.negatives`) join the batch's as
+    candidates for the student(ja) → teacher(en) direction; the other direction stays in-batch (the student's
+    embeddings of those sentences are not computed).
 
     Example: ``distillation_loss(torch.ones(2, 3), torch.ones(2, 3), torch.ones(2, 3)) == 0``.
     """
@@ -28,9 +32,11 @@ def distillation_loss(
 
     loss = F.mse_loss(student_en, teacher_en) + F.mse_loss(student_ja, teacher_en)
     if contrastive_weight > 0 and len(teacher_en) > 1:
-        scores = F.normalize(student_ja, dim=1) @ F.normalize(teacher_en, dim=1).T / temperature
+        candidates = teacher_en if negatives is None else torch.cat([teacher_en, negatives.to(teacher_en)])
+        scores = F.normalize(student_ja, dim=1) @ F.normalize(candidates, dim=1).T / temperature
         labels = torch.arange(len(teacher_en), device=scores.device)
-        loss = loss + contrastive_weight * 0.5 * (F.cross_entropy(scores, labels) + F.cross_entropy(scores.T, labels))
+        in_batch = scores[:, : len(teacher_en)]
+        loss = loss + contrastive_weight * 0.5 * (F.cross_entropy(scores, labels) + F.cross_entropy(in_batch.T, labels))
     return loss
 
 

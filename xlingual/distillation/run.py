@@ -38,6 +38,7 @@ from xlingual.distillation.distributed import DistInfo, barrier, place
 from xlingual.distillation.head import build_head
 from xlingual.distillation.inputs import TeacherVectors, TrainingData, load_teacher, load_training_data, teacher_vectors
 from xlingual.distillation.loop import LoopParts, LoopResult, make_optimizer, plan_schedule, train_loop, wrap_for_ddp
+from xlingual.distillation.negatives import hard_neighbours
 from xlingual.distillation.publish import publish_model
 from xlingual.distillation.student import load_student
 from xlingual.errors import ConfigError, DiskFullError, XlingualError
@@ -226,6 +227,7 @@ def _loop_parts(
         teacher_train=vectors.train,
         dev=dev,
         lengths=lengths,
+        neighbours=hard_neighbours(vectors.train, config.hard_negatives) if config.contrastive_weight > 0 else None,
         schedule=schedule,
         optimizer=optimizer,
         scheduler=scheduler,
