@@ -21,10 +21,13 @@ from pathlib import Path
 
 from xlingual import data
 from xlingual.config import DataConfig, DistillConfig
+from xlingual.distillation.dev import dev_set_name
 from xlingual.distillation.run import distill
 
 DEFAULT_VARIANTS = "procrustes:5e-5,lstsq:5e-5,none:5e-5,procrustes:2e-5,procrustes:1e-4"
 KEYS = ("cross_ja2en_acc", "ja2en_acc", "en2ja_acc", "dev_mse")
+#: The second dev set's metrics (``--extra-dev``), after its name's prefix (builtin:long-dev → long_dev_).
+EXTRA_KEYS = ("cross_ja2en_acc", "ja2en_acc")
 
 
 def main() -> None:
@@ -34,6 +37,11 @@ def main() -> None:
     parser.add_argument("--variants", default=DEFAULT_VARIANTS, help="comma-separated init:lr")
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument(
+        "--extra-dev",
+        default="builtin:long-dev",
+        help="a second dev set, reported beside the Tanaka dev set ('none': only Tanaka; default: %(default)s)",
+    )
     args = parser.parse_args()
 
     root = args.out or Path(tempfile.mkdtemp(prefix="xlingual-ablation-"))
@@ -71,6 +79,7 @@ def main() -> None:
             quiet=True,
             save_every=0,
             keep_checkpoints=1,
+            extra_dev=[] if args.extra_dev == "none" else [args.extra_dev],
             **extra,
         )
         result = distill(config)
@@ -79,15 +88,26 @@ def main() -> None:
         print(f"done {variant}: {result.after}", flush=True)
 
     print(f"\n{len(train)} training pairs, one pass, batch {args.batch_size} pairs; dev: {len(dev)} pairs")
-    print("| head | lr | stage | cross ja→teacher-en | ja→en | en→ja | dev MSE×100 | train pairs/s | wall s |")
-    print("|---|---|---|---:|---:|---:|---:|---:|---:|")
+    extra = "" if args.extra_dev == "none" else args.extra_dev
+    print(
+        "| head | lr | stage | cross ja→teacher-en | ja→en | en→ja | dev MSE×100 |"
+        + (f" {extra}: cross ja→teacher-en | {extra}: ja→en |" if extra else "")
+        + " train pairs/s | wall s |"
+    )
+    print("|---|---|---|---:|---:|---:|---:|" + ("---:|---:|" if extra else "") + "---:|---:|")
     for init, lr, result, wall in rows:
         for stage, metrics in (("head only", result.before), ("fine-tuned", result.after)):
-            values = " | ".join(
-                f"{100 * metrics[k]:.1f}" if k != "dev_mse" else f"{metrics[k]:.4f}" for k in KEYS if k in metrics
-            )
+            prefix = dev_set_name(extra, set()) + "_" if extra else ""
+            keys = [*KEYS, *(prefix + key for key in (EXTRA_KEYS if extra else ()))]
+            values = " | ".join(_cell(metrics.get(k), k) for k in keys)
             speed = f"{result.pairs_per_second:.1f} | {wall:.0f}" if stage == "fine-tuned" else " | "
             print(f"| {init} | {lr} | {stage} | {values} | {speed} |")
+
+
+def _cell(value: float | None, key: str) -> str:
+    if value is None:
+        return "–"
+    return f"{value:.4f}" if key.endswith("dev_mse") else f"{100 * value:.1f}"
 
 
 if __name__ == "__main__":
