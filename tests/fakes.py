@@ -70,3 +70,19 @@ class FastEncoder(HashEncoder):
         self.calls += 1
         self.rows += len(texts)
         return np.random.default_rng(self.calls).standard_normal((len(texts), self.dim), dtype=np.float32)
+
+
+class TableEncoder:
+    """Looks each text up in a table of vectors: planted geometries (hubs) for the CSLS tests. Counts calls."""
+
+    def __init__(self, table):
+        self.table = {text: np.asarray(vector, dtype=np.float32) for text, vector in table.items()}
+        self.dim = len(next(iter(self.table.values())))
+        self.calls = 0
+
+    def get_sentence_embedding_dimension(self):
+        return self.dim
+
+    def encode(self, sentences, batch_size=32, **_):
+        self.calls += 1
+        return np.stack([self.table[text] for text in sentences]).reshape(len(sentences), self.dim)

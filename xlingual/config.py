@@ -281,12 +281,10 @@ class IndexConfig:
     model: str = DEFAULT_STUDENT
     #: ``auto`` (by corpus size, below), ``flat`` (exact), ``hnsw`` or ``ivf-pq`` (approximate).
     index_type: str = "auto"
-    #: ``auto`` uses exact search up to this many passages. FAISS: flat is the only exact index, and for
-    #: few vectors a scan takes milliseconds, so a trained index would not pay for its build.
+    #: ``auto`` uses exact search up to this many passages (a scan takes milliseconds: no trained index pays).
     flat_max: int = 100_000
-    #: What ``auto`` uses above ``flat_max``. FAISS's guidance when memory is no concern is ``HNSWM`` or
-    #: ``IVFK,PQNx4fs,RFlat``; at 100k and 1M vectors (eval/bench_search.py) the IVF-PQ one built 1.6–3.7×
-    #: faster and answered 2–5.5× more queries per second than HNSW at similar recall (0.95–0.97): the default.
+    #: What ``auto`` uses above ``flat_max``: of FAISS's two picks (``HNSWM``, ``IVFK,PQNx4fs,RFlat``) IVF-PQ built
+    #: 1.6–3.7× faster and answered 2–5.5× more queries/s at similar recall (eval/bench_search.py, 100k and 1M).
     auto_approximate: str = "ivf-pq"
     #: HNSW links per vector (FAISS: 4 to 64; more is more accurate and uses 8·M bytes more per vector).
     hnsw_m: int = 32
@@ -294,8 +292,7 @@ class IndexConfig:
     hnsw_ef_construction: int = 80
     #: IVF-PQ re-ranks this many candidates per wanted result with the exact vectors (``RFlat``'s k_factor).
     refine_factor: int = 4
-    #: Search-time knobs (HNSW efSearch, IVF nprobe) are calibrated at build time to the smallest value that
-    #: reaches this recall@10 against exact search on a sample of the indexed vectors.
+    #: HNSW efSearch / IVF nprobe are calibrated at build time to the least value reaching this recall@10.
     target_recall: float = 0.95
     #: Vectors of the index used as calibration queries (each one's own id excluded from its results).
     calibration_queries: int = 256
@@ -305,19 +302,26 @@ class IndexConfig:
     max_chars: int = 400
     #: Passages per encoder forward pass.
     batch_size: int = 64
-    #: Torch device for the model (``None``: sentence-transformers picks one).
     device: str | None = None
     #: JSONL / Parquet field holding the document id (missing: ``FILE:LINE``) and the text.
     id_key: str = "id"
     text_key: str = "text"
     #: Replace an existing index folder at ``--out`` (instead of refusing).
     overwrite: bool = False
-    #: Progress bar on stderr while embedding.
-    show_progress: bool = True
-    #: Seed of the training and calibration samples.
+    show_progress: bool = True  # a progress bar on stderr while embedding
+    #: Seed of the training, calibration and hubness reference samples.
     seed: int = 0
+    #: Query model (a student of ``model``): each passage's mean cosine with its ``hubness_k`` nearest reference
+    #: queries (≤ ``hubness_sample`` passages or the lines of ``hubness_queries``, embedded by it) is kept for CSLS.
+    query_model: str | None = None
+    hubness_k: int = 4
+    hubness_sample: int = 10_000
+    hubness_queries: str | None = None
 
     def __post_init__(self) -> None:
+        for name in ("hubness_k", "hubness_sample"):
+            if (value := getattr(self, name)) < 1:
+                raise SearchIndexError(f"{name}={value} is not positive; pass 1 or more.")
         if self.index_type != AUTO_INDEX:
             parse_index_type(self.index_type)
         if parse_index_type(self.auto_approximate) is IndexType.FLAT:
@@ -347,10 +351,14 @@ class SearchConfig:
     #: Queries per encoder forward pass.
     batch_size: int = 64
     device: str | None = None
+    #: CSLS (2·cos − r(d)) when the index has hubness for the query model; ANN re-ranks k × csls_candidates.
+    csls: bool = True
+    csls_candidates: int = 10
 
     def __post_init__(self) -> None:
-        if self.k < 1:
-            raise SearchIndexError(f"k={self.k} is not positive; ask for at least 1 result.")
+        for name in ("k", "csls_candidates"):
+            if (value := getattr(self, name)) < 1:
+                raise SearchIndexError(f"{name}={value} is not positive; ask for at least 1.")
 
 
 @dataclass

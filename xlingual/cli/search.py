@@ -72,6 +72,33 @@ _splitting_options = stack(
 )
 
 
+_hubness_options = stack(
+    query_model_option(
+        "The model that will embed queries (a student of --model): store each passage's hubness for CSLS ranking."
+    ),
+    click.option(
+        "--hubness-k",
+        type=click.IntRange(min=1),
+        default=_I.hubness_k,
+        show_default=True,
+        help="Nearest reference queries averaged into each passage's hubness r(d).",
+    ),
+    click.option(
+        "--hubness-queries",
+        type=click.Path(dir_okay=False, exists=True),
+        help=f"Reference queries, one per line (default: the query model's embeddings of ≤ {_I.hubness_sample:,} "
+        "passages).",
+    ),
+)
+
+_csls_option = click.option(
+    "--csls/--no-csls",
+    default=SearchConfig.csls,
+    show_default=True,
+    help="Rank by CSLS (cosine less each passage's hubness) when the index was built for the query model.",
+)
+
+
 @click.group("index", cls=XlingualGroup, context_settings=CONTEXT_SETTINGS)
 def index_group() -> None:
     """Build, extend and inspect semantic search indexes over document corpora."""
@@ -82,6 +109,7 @@ def index_group() -> None:
 @model_option("Model spec that embeds the passages.", default=_I.model, show_default=True)
 @click.option("-o", "--out", required=True, type=click.Path(path_type=Path), help="Index folder to create.")
 @_splitting_options
+@_hubness_options
 @_reader_options
 @click.option("--overwrite", is_flag=True, help="Replace an existing index at --out.")
 @quiet_option(_QUIET_HELP)
@@ -93,6 +121,7 @@ def index_build(corpus: Path, out: Path, quiet: bool, as_json: bool, **params: A
     Example:
         xlingual index build docs.jsonl --model runs/distill/model --out idx
         xlingual index build news.txt.gz -m builtin:minilm-en -o idx-en --index-type hnsw
+        xlingual index build en.jsonl -m builtin:minilm-en -Q runs/distill/model -o idx-en   # CSLS for ja queries
 
     CORPUS: a text file (one document per line, id FILE:LINE), JSONL (id, text, other fields kept as
     metadata) or Parquet with the same columns; gzip allowed. Documents are split at sentence ends
@@ -180,6 +209,7 @@ def index_info(index_path: Path, no_verify: bool, as_json: bool) -> None:
 )
 @click.option("--ef-search", type=click.IntRange(min=1), help="HNSW: override the calibrated efSearch.")
 @click.option("--nprobe", type=click.IntRange(min=1), help="IVF-PQ: override the calibrated nprobe.")
+@_csls_option
 @device_option(SearchConfig.device)
 @json_option("One JSON object per query: {query, results: [...]}.")
 def search(index_path: Path, query: str | None, queries_file: str | None, as_json: bool, **params: Any) -> None:
@@ -261,6 +291,7 @@ _limit_options = stack(
 )
 @click.option("-p", "--port", type=click.IntRange(0, 65535), default=ServeConfig.port, show_default=True)
 @query_model_option("Embed queries with this model (it must share the index's vector space).")
+@_csls_option
 @_limit_options
 @click.option(
     "--cors-origin",

@@ -89,6 +89,13 @@ def _read_json(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
+def same_model(first: ModelInfo, second: ModelInfo) -> bool:
+    """Whether two models embed alike: equal fingerprints (an ONNX export counts as its source), or equal hub ids."""
+    if first.identities or second.identities:
+        return bool(first.identities & second.identities)
+    return first.spec == second.spec
+
+
 def check_compatible(index_model: ModelInfo, query_model: ModelInfo) -> str:
     """Return why ``query_model`` may embed queries for an index built by ``index_model``, or raise.
 
@@ -98,10 +105,8 @@ def check_compatible(index_model: ModelInfo, query_model: ModelInfo) -> str:
     were distilled from the same teacher. Anything else raises :class:`SearchIndexError` saying why.
     """
     q, i = query_model, index_model
-    if q.identities & i.identities:
-        return "same model"
-    if not q.identities and not i.identities and q.spec == i.spec:
-        return "same model id"
+    if same_model(q, i):
+        return "same model" if q.identities else "same model id"
     if q.teacher_fingerprint and q.teacher_fingerprint in i.identities:
         return f"{q.spec} was distilled from the index's model"
     if i.teacher_fingerprint and i.teacher_fingerprint in q.identities:

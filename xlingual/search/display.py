@@ -25,13 +25,14 @@ def _one_line(text: str, limit: int) -> str:
 
 
 def format_hits(query: str | None, hits: Sequence[Hit], *, width: int = 160) -> str:
-    """Hits as text for people: ``rank  score  doc_id[§passage]  passage`` (and metadata), one per line."""
+    """Hits as text for people: ``rank  score  [csls SCORE]  doc_id[§passage]  passage`` (+ metadata), one a line."""
     lines = [f"query: {query}"] if query is not None else []
     if not hits:
         lines.append("  (no results)")
     for hit in hits:
         where = hit.doc_id + (f" §{hit.passage}" if hit.passage else "")
-        lines.append(f"{hit.rank:>3}  {hit.score:>7.4f}  {where}  {_one_line(hit.text, width)}")
+        csls = f"csls {hit.csls:>7.4f}  " if hit.csls is not None else ""
+        lines.append(f"{hit.rank:>3}  {hit.score:>7.4f}  {csls}{where}  {_one_line(hit.text, width)}")
         if hit.metadata:
             lines.append(f"{'':>14}{_one_line(json.dumps(hit.metadata, ensure_ascii=False, default=str), width)}")
     return "\n".join(lines)
@@ -43,6 +44,21 @@ def _size(n_bytes: int) -> str:
             return f"{n_bytes:.0f} {unit}" if unit == "B" else f"{n_bytes:.1f} {unit}"
         n_bytes /= 1024  # type: ignore[assignment]
     return f"{n_bytes} B"  # pragma: no cover
+
+
+def _hubness_rows(block: Any) -> list[tuple[str, str]]:
+    """The ``hubness`` line of :func:`format_info` (none for an index built without a query model)."""
+    if not isinstance(block, Mapping):
+        return []
+    query_model = block.get("query_model") or {}
+    fingerprint = query_model.get("fingerprint")
+    who = query_model.get("spec", "?") + (f" (fingerprint {fingerprint[:12]})" if fingerprint else "")
+    source = block.get("source")
+    source = f"{source} (sha256 {block['source_sha256'][:12]})" if block.get("source_sha256") else source
+    return [
+        ("queries", who),
+        ("hubness", f"CSLS, k={block.get('k')}, {block.get('references', 0):,} reference queries from {source}"),
+    ]
 
 
 def format_info(info: Mapping[str, Any]) -> str:
@@ -69,6 +85,7 @@ def format_info(info: Mapping[str, Any]) -> str:
         ("dimension", f"{info['dim']} (L2-normalised, inner product)"),
         ("index", f"{spec.type.value}: {spec.factory_string()}, {knobs}{recall}"),
         ("chosen", spec.reason),
+        *_hubness_rows(info.get("hubness")),
         (
             "documents",
             f"{counts['documents']:,}"

@@ -33,6 +33,15 @@ FORMAT_VERSION = 1
 VERSIONED_PACKAGES = ("faiss-cpu", "sentence-transformers", "torch", "numpy", "pyarrow")
 #: Top-level fields every manifest has (``files`` and ``checksums`` are added when the files are written).
 REQUIRED = ("model", "dim", "index", "counts", "files", "checksums", "splitting", "sources")
+#: The hubness files (an index built with a query model): the reference query vectors, and r(d) per passage
+#: part (``hubness-00000.npy`` beside ``passages-00000.parquet``), listed as ``files.hubness_queries`` and
+#: ``files.hubness``; the ``hubness`` block says how they were made. Older indexes have neither.
+HUBNESS_QUERIES = "hubness-queries.npy"
+
+
+def hubness_part_name(number: int) -> str:
+    """The r(d) file beside passage part ``number``: ``hubness_part_name(1)`` → ``"hubness-00001.npy"``."""
+    return f"hubness-{number:05d}.npy"
 
 
 @dataclass(frozen=True)
@@ -106,7 +115,8 @@ def added_manifest(
 ) -> dict[str, Any]:
     """The manifest after an add: the new FAISS file replaces the old one, the new part is appended.
 
-    ``checksums``: the entries of the two new files (:func:`next_file_names`), FAISS file first.
+    ``checksums``: the entries of the new files (:func:`next_file_names`, and the r(d) part of an index with
+    a ``hubness`` block), FAISS file first.
     """
     updated: dict[str, Any] = copy.deepcopy(dict(manifest))
     files = updated["files"]
@@ -114,6 +124,8 @@ def added_manifest(
     updated["checksums"].pop(files["index"], None)
     updated["checksums"].update(checksums)
     files["index"] = index_name
+    if "hubness" in files:
+        files["hubness"].append(hubness_part_name(len(files["passages"])))
     files["passages"].append(part_name)
     now = utc_now()
     updated["generation"] = int(manifest.get("generation", 0)) + 1
@@ -137,7 +149,21 @@ def rebuild_hint(path: Path, manifest: Mapping[str, Any] | None = None) -> str:
     model = block.get("spec") if isinstance(block, Mapping) else None
     corpus = " ".join(s for s in sources if isinstance(s, str) and s) or "CORPUS"
     model_part = f" --model {model}" if isinstance(model, str) and model else ""
-    return f"rebuild it: xlingual index build {corpus}{model_part} --out {path} --overwrite"
+    return f"rebuild it: xlingual index build {corpus}{model_part}{_hubness_part(manifest)} --out {path} --overwrite"
+
+
+def _hubness_part(manifest: Mapping[str, Any]) -> str:
+    """The build options that recreate the hubness block, when the manifest has a readable one."""
+    block = manifest.get("hubness")
+    if not isinstance(block, Mapping) or not isinstance(block.get("query_model"), Mapping):
+        return ""
+    spec = block["query_model"].get("spec")
+    if not isinstance(spec, str) or not spec:
+        return ""
+    source = block.get("source")
+    queries = f" --hubness-queries {source}" if isinstance(source, str) and source != "passages" else ""
+    k = block.get("k")
+    return f" --query-model {spec}" + (f" --hubness-k {k}" if is_count(k) else "") + queries
 
 
 def _parse(folder: Path) -> dict[str, Any]:
@@ -245,22 +271,59 @@ def _source_problems(sources: list[Any]) -> list[str]:
     ]
 
 
+def _entry_problem(name: Any, checksums: Mapping[str, Any]) -> str | None:
+    """What is wrong with a listed file's name or its checksum entry (None: fine)."""
+    if not _is_file_name(name):
+        return f"file name {name!r} is not the name of a file inside the index folder"
+    entry = checksums.get(name)
+    if not (isinstance(entry, dict) and is_count(entry.get("bytes")) and isinstance(entry.get("sha256"), str)):
+        return f"checksums[{name!r}]={entry!r}, expected {{'bytes': SIZE, 'sha256': HEX}}"
+    return None
+
+
 def _file_problems(files: Mapping[str, Any], checksums: Mapping[str, Any]) -> list[str]:
     problems = []
     parts = files.get("passages")
     if not isinstance(parts, list):
         problems.append(f"files.passages={parts!r}, expected a list of file names")
         parts = []
-    names = [files.get("index"), *parts, *([files["config"]] if "config" in files else [])]
-    for name in names:
-        if not _is_file_name(name):
-            problems.append(f"file name {name!r} is not the name of a file inside the index folder")
-            continue
-        entry = checksums.get(name)
-        if entry is None and name == files.get("config"):
+    for name in [files.get("index"), *parts, *([files["config"]] if "config" in files else [])]:
+        if name == files.get("config") and _is_file_name(name) and name not in checksums:
             continue  # config.json is informative: checked only when the manifest lists its checksum
-        if not (isinstance(entry, dict) and is_count(entry.get("bytes")) and isinstance(entry.get("sha256"), str)):
-            problems.append(f"checksums[{name!r}]={entry!r}, expected {{'bytes': SIZE, 'sha256': HEX}}")
+        problem = _entry_problem(name, checksums)
+        if problem:
+            problems.append(problem)
+    return problems
+
+
+def _hubness_problems(manifest: Mapping[str, Any]) -> list[str]:
+    """The ``hubness`` block and its files: all present and well formed, or (an older index) none of them."""
+    block, files = manifest.get("hubness"), manifest["files"]
+    if block is None:
+        listed = [key for key in ("hubness", "hubness_queries") if key in files]
+        return [f"files.{key} is listed but there is no hubness block" for key in listed]
+    if not isinstance(block, dict):
+        return [f"'hubness' is {type(block).__name__}, expected an object"]
+    problems = [
+        f"hubness.{key}={block.get(key)!r}, expected a positive integer"
+        for key in ("k", "references")
+        if not (is_count(block.get(key)) and block[key] > 0)
+    ]
+    if not isinstance(block.get("source"), str) or not block["source"]:
+        problems.append(f"hubness.source={block.get('source')!r}, expected 'passages' or a file name")
+    if block.get("source_sha256") is not None and not isinstance(block["source_sha256"], str):
+        problems.append(f"hubness.source_sha256={block['source_sha256']!r}, expected a hex string or null")
+    query_model = block.get("query_model")
+    if not (isinstance(query_model, dict) and isinstance(query_model.get("spec"), str) and query_model["spec"]):
+        problems.append(f"hubness.query_model={query_model!r}, expected a model block with its spec")
+    parts, passages = files.get("hubness"), files.get("passages")
+    if not isinstance(parts, list) or not isinstance(passages, list) or len(parts) != len(passages):
+        problems.append(f"files.hubness={parts!r}, expected one file name per passage part")
+        parts = []
+    for name in [files.get("hubness_queries"), *parts]:
+        problem = _entry_problem(name, manifest["checksums"])
+        if problem:
+            problems.append(problem)
     return problems
 
 
@@ -273,4 +336,5 @@ def manifest_problems(manifest: Mapping[str, Any]) -> list[str]:
         _block_problems(manifest)
         + _source_problems(manifest["sources"])
         + _file_problems(manifest["files"], manifest["checksums"])
+        + _hubness_problems(manifest)
     )

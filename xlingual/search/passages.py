@@ -26,7 +26,11 @@ from xlingual.errors import SearchIndexError
 
 @dataclass(frozen=True)
 class Hit:
-    """One search result: a passage of a document, with its score (cosine similarity, higher is closer)."""
+    """One search result: a passage of a document, with its score (cosine similarity, higher is closer).
+
+    ``csls``: its CSLS score ``2·cos − r(d)`` when the search ranked by it (see :mod:`xlingual.search.hubness`),
+    else ``None``.
+    """
 
     rank: int
     score: float
@@ -40,15 +44,17 @@ class Hit:
     #: Character span of the passage in its (NFC-normalised) document.
     start: int
     end: int
+    csls: float | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-ready dict; the score rounded to 6 decimals."""
+        """JSON-ready dict; the scores rounded to 6 decimals."""
         out = asdict(self)
         out["score"] = round(self.score, 6)
+        out["csls"] = None if self.csls is None else round(self.csls, 6)
         return out
 
     @classmethod
-    def from_row(cls, rank: int, score: float, row: dict[str, Any]) -> Hit:
+    def from_row(cls, rank: int, score: float, row: dict[str, Any], csls: float | None = None) -> Hit:
         """The hit of a passage row (as :meth:`PassageStore.rows` returns it) found at ``rank``."""
         return cls(
             rank=rank,
@@ -60,6 +66,7 @@ class Hit:
             passage_id=int(row["passage_id"]),
             start=int(row["start"]),
             end=int(row["end"]),
+            csls=csls,
         )
 
 
@@ -150,20 +157,18 @@ class PassageStore:
         ids = self._table.column("passage_id").to_numpy()
         return bool(np.array_equal(ids, np.arange(len(ids))))
 
-    def hits(self, scores: np.ndarray, ids: np.ndarray) -> list[list[Hit]]:
+    def hits(self, scores: np.ndarray, ids: np.ndarray, csls: np.ndarray | None = None) -> list[list[Hit]]:
         """One list of :class:`Hit` per query row of a search result; ids of -1 (not found) are left out.
 
-        ``scores``: ``(n, k)`` float32, best first; ``ids``: ``(n, k)`` int64 passage ids. A row whose text is
-        not UTF-8 or whose metadata is not JSON raises ``ValueError`` (a damaged passage file).
+        ``scores``: ``(n, k)`` float32 cosines; ``ids``: ``(n, k)`` int64 passage ids, best first; ``csls``:
+        ``(n, k)`` float32 CSLS scores when they ranked the rows. A row whose text is not UTF-8 or whose metadata
+        is not JSON raises ``ValueError`` (a damaged passage file).
         """
         valid = ids >= 0
         rows = iter(self.rows(ids[valid].tolist()))
         out: list[list[Hit]] = []
-        for row_scores, row_valid in zip(scores, valid, strict=True):
-            out.append(
-                [
-                    Hit.from_row(rank, float(score), next(rows))
-                    for rank, score in enumerate(row_scores[row_valid].tolist(), start=1)
-                ]
-            )
+        for number, row_valid in enumerate(valid):
+            row_csls = [None] * int(row_valid.sum()) if csls is None else csls[number][row_valid].tolist()
+            pairs = zip(scores[number][row_valid].tolist(), row_csls, strict=True)
+            out.append([Hit.from_row(rank, cos, next(rows), hub) for rank, (cos, hub) in enumerate(pairs, start=1)])
         return out

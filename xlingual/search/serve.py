@@ -3,7 +3,7 @@
 Endpoints (JSON unless said otherwise; OpenAPI schema at ``/openapi.json``, Swagger UI at ``/docs``):
 
 - ``POST /search`` ``{"query": "東京の天気" | ["…", "…"], "k": 10}`` → ``{"k", "model", "took_ms",
-  "results": [{"query", "hits": [{rank, score, doc_id, passage, text, metadata, passage_id, start, end}]}]}``;
+  "results": [{"query", "hits": [{rank, score, doc_id, passage, text, metadata, passage_id, start, end, csls}]}]}``;
 - ``GET /health`` → ``{"status": "ok", "passages": n, "documents": n}``;
 - ``GET /info`` → the index manifest, its size, the query model and the request limits;
 - ``GET /`` → a small search page (plain HTML and JavaScript, no build step).

@@ -59,6 +59,9 @@ class HitOut(BaseModel):
     passage_id: int
     start: int
     end: int
+    csls: float | None = Field(
+        default=None, description="CSLS score 2·cos − r(d) when the index's hubness ranked the hits, else null."
+    )
 
 
 class QueryResult(BaseModel):

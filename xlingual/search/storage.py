@@ -64,14 +64,21 @@ def _config_payload(config: IndexConfig) -> Any:
 
 
 def write_new_index(
-    target: Path, manifest: dict[str, Any], faiss_index: Any, table: Any, config: IndexConfig
+    target: Path,
+    manifest: dict[str, Any],
+    faiss_index: Any,
+    table: Any,
+    config: IndexConfig,
+    extra: tuple[Mapping[str, Any], Mapping[str, bytes]] | None = None,
 ) -> dict[str, Any]:
     """Write a complete index into a temporary sibling folder, then swap it in at ``target``; return the manifest.
 
     ``manifest`` (:func:`~xlingual.search.manifest.new_manifest`) gets its ``files`` and ``checksums`` here.
-    ``table``: the passages as an Arrow table (:meth:`PassageStore.to_table`). An ``OSError`` (a full disk)
-    leaves no temporary folder and any previous index at ``target`` intact.
+    ``table``: the passages as an Arrow table (:meth:`PassageStore.to_table`). ``extra``: more ``files``
+    entries and the bytes of each file they name (the hubness files). An ``OSError`` (a full disk) leaves no
+    temporary folder and any previous index at ``target`` intact.
     """
+    entries, blobs = extra or ({}, {})
     target.parent.mkdir(parents=True, exist_ok=True)
     _io.sweep_stale(target)  # temporary folders of builds that were killed
     tmp = _io.temp_sibling(target, "tmp")
@@ -82,9 +89,10 @@ def write_new_index(
             FIRST_PART: _io.atomic_write_bytes(tmp / FIRST_PART, PassageStore.to_parquet(table)),
         }
         checksums[CONFIG_NAME] = _io.atomic_write_json(tmp / CONFIG_NAME, _config_payload(config))
+        checksums.update({name: _io.atomic_write_bytes(tmp / name, data) for name, data in blobs.items()})
         complete = {
             **manifest,
-            "files": {"index": FIRST_INDEX, "passages": [FIRST_PART], "config": CONFIG_NAME},
+            "files": {"index": FIRST_INDEX, "passages": [FIRST_PART], "config": CONFIG_NAME, **entries},
             "checksums": checksums,
         }
         _io.atomic_write_json(tmp / MANIFEST_NAME, complete)
