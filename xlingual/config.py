@@ -69,8 +69,7 @@ class DataConfig:
             )
 
 
-#: Field metadata of the settings that ``--resume`` compares with the run's config.json (the run must go on
-#: with the same ones); the other settings (``--quiet``, ``--device``, ...) may change between attempts.
+#: Field metadata of the settings ``--resume`` compares with config.json (others, e.g. --device, may change).
 RESUME_COMPARED: dict[str, Any] = {"resume": "compare"}
 
 
@@ -87,8 +86,7 @@ class DistillConfig:
     train: list[str] = field(default_factory=lambda: ["builtin:train"], metadata=RESUME_COMPARED)
     #: Dev corpus for the curves in metrics.jsonl; its sentences are also removed from training (leakage).
     dev: str | None = field(default="builtin:dev", metadata=RESUME_COMPARED)
-    #: More dev corpora (``--dev`` repeated): evaluated beside ``dev``, their metrics named after them in
-    #: metrics.jsonl (``builtin:long-dev`` → ``long_dev_cross_ja2en_acc``); never trained on.
+    #: More dev corpora (``--dev`` repeated), never trained on; metrics named after them (``long_dev_…``).
     extra_dev: list[str] = field(default_factory=list, metadata=RESUME_COMPARED)
     #: More evaluation corpora whose sentences must not occur in training (pairs sharing one are dropped).
     exclude: list[str] = field(default_factory=list, metadata=RESUME_COMPARED)
@@ -99,8 +97,7 @@ class DistillConfig:
     #: Pairs per optimiser step and process (each pair contributes an English and a Japanese sentence).
     batch_size: int = field(default=32, metadata=RESUME_COMPARED)
     lr: float = field(default=5e-5, metadata=RESUME_COMPARED)
-    #: Weight of an in-batch contrastive term added to the MSE loss: student(ja) must pick its own pair's
-    #: teacher(en) vector among the batch's (and the other way round), InfoNCE at ``temperature``. 0: MSE only.
+    #: Weight of the contrastive term beside MSE (student-ja picks its teacher-en among the batch's). 0: MSE only.
     contrastive_weight: float = field(default=0.1, metadata=RESUME_COMPARED)
     temperature: float = field(default=0.05, metadata=RESUME_COMPARED)
     #: Contrastive negatives from the teacher's cache: random per step, and each pair's nearest (``.negatives``).
@@ -124,14 +121,11 @@ class DistillConfig:
     group_by_length: bool = field(default=True, metadata=RESUME_COMPARED)
     #: Keep the word-embedding matrix fixed (most of a multilingual student's parameters): faster steps.
     freeze_embeddings: bool = field(default=False, metadata=RESUME_COMPARED)
-    #: Also keep the lowest N transformer layers fixed (with the word embeddings): backward stops above them,
-    #: so a step costs less (see ``eval/PERFORMANCE.md``). 0 trains every layer.
+    #: Also keep the lowest N transformer layers fixed: backward stops above them (``eval/PERFORMANCE.md``).
     freeze_layers: int = field(default=0, metadata=RESUME_COMPARED)
-    #: Trim the student's vocabulary to the pieces of the training and dev sentences first (a smaller student,
-    #: identical embeddings for those sentences; see :mod:`xlingual.models.trim`).
+    #: Trim the student's vocabulary to the pieces of the training and dev sentences (:mod:`xlingual.models.trim`).
     trim_vocab: bool = field(default=False, metadata=RESUME_COMPARED)
-    #: Closed-form start of the alignment head: "procrustes" (orthogonal), "lstsq" (least squares) or "none"
-    #: (an :class:`InitMethod` once the config is made).
+    #: Closed-form start of the alignment head (an :class:`InitMethod`): "procrustes", "lstsq" or "none".
     init: str = field(default=InitMethod.PROCRUSTES.value, metadata=RESUME_COMPARED)
     #: Pairs encoded by the student to fit the closed-form head (the first N training pairs).
     init_max_pairs: int = field(default=20000, metadata=RESUME_COMPARED)
@@ -176,10 +170,7 @@ class DistillConfig:
             ),
             (bool(self.train), "no training data: pass at least one --train"),
             (not self.extra_dev or self.dev is not None, "--dev none cannot come with more --dev sets; drop 'none'"),
-            (
-                self.init in set(InitMethod),
-                f"--init {str(self.init)!r}: choose one of {', '.join(InitMethod)}",
-            ),
+            (self.init in set(InitMethod), f"--init {str(self.init)!r}: choose one of {', '.join(InitMethod)}"),
             (self.init_max_pairs >= 1, f"--init-max-pairs {self.init_max_pairs}: must be at least 1"),
             (
                 self.contrastive_weight >= 0,
