@@ -107,7 +107,7 @@ def main() -> None:
 def _cell(value: float | None, key: str) -> str:
     if value is None:
         return "–"
-    return f"{value:.4f}" if key.endswith("dev_mse") else f"{100 * value:.1f}"
+    return f"{value:.4f}" if key.endswith("mse") else f"{100 * value:.1f}"
 
 
 if __name__ == "__main__":

@@ -62,7 +62,8 @@ def evaluate_dev(student: SentenceTransformer, dev: DevSet | None) -> dict[str, 
         return {}
     metrics = _metrics(student, dev)
     for name, extra in dev.extra:
-        metrics.update({f"{name}_{key}": value for key, value in _metrics(student, extra).items()})
+        # dev_mse of the set "long_dev" is long_dev_mse, not long_dev_dev_mse.
+        metrics.update({f"{name}_{key.removeprefix('dev_')}": value for key, value in _metrics(student, extra).items()})
     return metrics
 
 
