@@ -86,3 +86,18 @@ class TableEncoder:
     def encode(self, sentences, batch_size=32, **_):
         self.calls += 1
         return np.stack([self.table[text] for text in sentences]).reshape(len(sentences), self.dim)
+
+
+#: Eight English sentences and, for FakeEncoder, stand-ins for their translations: each shares most character
+#: trigrams with its partner, so a trigram encoder retrieves every pair.
+EN = [
+    "The cat sleeps on the sofa.",
+    "I bought three apples today.",
+    "Where is the train station?",
+    "She plays the violin every morning.",
+    "It will rain tomorrow afternoon.",
+    "My brother works at a hospital.",
+    "This book is very interesting.",
+    "Please close the window.",
+]
+JA = [f"「{s[:-1].lower()}」" for s in EN]

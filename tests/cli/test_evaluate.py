@@ -6,20 +6,8 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from tests.fakes import EN, JA
 from xlingual.cli import cli
-
-EN = [
-    "The cat sleeps on the sofa.",
-    "I bought three apples today.",
-    "Where is the train station?",
-    "She plays the violin every morning.",
-    "It will rain tomorrow afternoon.",
-    "My brother works at a hospital.",
-    "This book is very interesting.",
-    "Please close the window.",
-]
-# Stand-ins for translations that share most character trigrams with their partner.
-JA = [f"「{s[:-1].lower()}」" for s in EN]
 
 
 @pytest.fixture()

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from tests.fakes import FakeEncoder
+from tests.fakes import EN, JA, FakeEncoder
 from xlingual.config import EvalConfig
 from xlingual.errors import ConfigError, DataError
 from xlingual.evaluation import evaluator as ev
@@ -43,18 +43,6 @@ def brute_top1(query_emb: np.ndarray, doc_emb: np.ndarray) -> float:
 
 # --------------------------------------------------------------------------- evaluate()
 
-EN = [
-    "The cat sleeps on the sofa.",
-    "I bought three apples today.",
-    "Where is the train station?",
-    "She plays the violin every morning.",
-    "It will rain tomorrow afternoon.",
-    "My brother works at a hospital.",
-    "This book is very interesting.",
-    "Please close the window.",
-]
-# Stand-ins for translations that share most character trigrams with their partner.
-JA = [f"「{s[:-1].lower()}」" for s in EN]
 BASE_KEYS = [
     "model",
     "n_pairs",
