@@ -27,3 +27,19 @@ def test_sts_spearman_hand_case():
     first = np.tile(np.array([[1.0, 0.0]], dtype=np.float32), (4, 1))
     second = np.array([[1.0, 0.0], [0.8, 0.6], [0.6, 0.8], [0.0, 1.0]], dtype=np.float32)
     assert ev.sts_spearman(first, second, [5.0, 3.0, 4.0, 1.0]) == pytest.approx(0.8)
+
+
+def test_builtin_sts_set_is_bundled_and_spread_over_the_scale():
+    data = ev.read_sts("builtin:sts-ja")
+    assert len(data.scores) >= 200
+    assert min(data.scores) == 0 and max(data.scores) == 5
+    bands = np.histogram(data.scores, bins=[0, 1, 2, 3, 4, 5.01])[0]
+    assert bands.min() >= 0.1 * len(data.scores)  # every band of the scale holds at least a tenth
+    assert all(a != b for a, b in zip(data.first, data.second, strict=True))
+
+
+def test_unknown_builtin_sts_set_and_missing_file_are_one_line_errors(tmp_path):
+    with pytest.raises(DataError, match="builtin:sts-en: unknown built-in STS set; use builtin:sts-ja"):
+        ev.read_sts("builtin:sts-en")
+    with pytest.raises(DataError, match="no such file; check the path"):
+        ev.read_sts(tmp_path / "absent.tsv")

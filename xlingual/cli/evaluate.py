@@ -34,8 +34,7 @@ _QUIET_HELP = "No progress messages or bars."
 @teacher_option("Teacher spec: adds cross_ja2en_acc, cross_en2ja_acc (cosine and CSLS), mse and mse_en.")
 @click.option(
     "--sts",
-    type=click.Path(exists=True, dir_okay=False),
-    help="Scored pairs sentence1<TAB>sentence2<TAB>score: adds sts_spearman.",
+    help="Scored pairs sentence1<TAB>sentence2<TAB>score, or builtin:sts-ja: adds sts_spearman.",
 )
 @click.option(
     "-o",

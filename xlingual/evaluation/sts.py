@@ -24,12 +24,29 @@ class StsData:
     scores: list[float]
 
 
+#: The bundled STS sets (``data/NAME.tsv``), named ``builtin:NAME``.
+BUILTIN_STS = ("sts-ja",)
+
+
+def sts_file(path: str | os.PathLike[str]) -> Path:
+    """The file of an STS spec: a path, or ``builtin:sts-ja`` (Japanese pairs written for this project)."""
+    text = os.fspath(path)
+    if not text.startswith("builtin:"):
+        return Path(path)
+    from xlingual.data.sources import bundled_data_dir
+
+    name = text.removeprefix("builtin:")
+    if name not in BUILTIN_STS:
+        raise DataError(f"{text}: unknown built-in STS set; use {', '.join(f'builtin:{n}' for n in BUILTIN_STS)}")
+    return bundled_data_dir() / f"{name}.tsv"
+
+
 def read_sts(path: str | os.PathLike[str]) -> StsData:
     """Read ``sentence1<TAB>sentence2<TAB>score`` lines (UTF-8, gzip allowed); a header row is skipped.
 
-    Example: ``read_sts("sts.tsv").scores``.
+    ``path`` may also be ``builtin:sts-ja``. Example: ``read_sts("sts.tsv").scores``.
     """
-    file = Path(path)
+    file = sts_file(path)
     first: list[str] = []
     second: list[str] = []
     scores: list[float] = []
