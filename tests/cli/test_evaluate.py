@@ -103,3 +103,19 @@ def test_mine_with_gold_and_tuning(tmp_path, fake_models):
     assert result.exit_code == 2 and "--tune needs --gold" in result.output
     result = CliRunner().invoke(cli, [*base, "--json"])
     assert result.exit_code == 2 and "pass --output FILE" in result.output
+
+
+def test_evaluate_with_the_bundled_sts_set_and_a_missing_one(tmp_path, fake_models):
+    pairs = str(_pairs(tmp_path))
+    row = _json_row(CliRunner().invoke(cli, ["evaluate", "-m", "a", "-p", pairs, "--sts", "builtin:sts-ja", "--json"]))
+    from tests.fakes import FakeEncoder
+    from xlingual.evaluation.sts import read_sts, sts_spearman
+    from xlingual.models.specs import encode
+
+    sts = read_sts("builtin:sts-ja")
+    first, second = encode(FakeEncoder(64), sts.first), encode(FakeEncoder(64), sts.second)
+    expected = sts_spearman(first, second, sts.scores)  # the same trigram encoder, by hand
+    assert row["sts_spearman"] == pytest.approx(expected, abs=1e-9)
+    missing = CliRunner().invoke(cli, ["evaluate", "-m", "a", "-p", pairs, "--sts", str(tmp_path / "absent.tsv")])
+    assert missing.exit_code == 1 and "absent.tsv: no such file; check the path" in missing.output
+    assert "Traceback" not in missing.output
