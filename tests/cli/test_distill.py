@@ -166,3 +166,16 @@ def test_negatives_from_the_teacher_cache_in_a_tiny_run(tiny_models, small_corpu
     assert config["negatives"] == 12 and config["hard_negatives"] == 2
     losses = [json.loads(line).get("loss") for line in (run / "metrics.jsonl").read_text(encoding="utf-8").splitlines()]
     assert all(math.isfinite(loss) for loss in losses if loss is not None)
+
+
+def test_an_extra_dev_set_called_dev_does_not_clash_with_the_first():
+    from xlingual.data.clean import CleanStats
+    from xlingual.data.readers import ParallelCorpus
+    from xlingual.distillation.inputs import TeacherVectors, TrainingData
+    from xlingual.distillation.run import _dev_set
+
+    pairs = ParallelCorpus(["a b"], ["あ"], "x.tsv", [1])
+    vectors = np.ones((1, 4), dtype=np.float32) / 2
+    data = TrainingData(pairs, CleanStats(), pairs, (("other/dev.tsv", pairs), ("more/dev.tsv.gz", pairs)))
+    dev = _dev_set(data, TeacherVectors(vectors, vectors, (vectors, vectors)))
+    assert [name for name, _ in dev.extra] == ["dev_2", "dev_3"]

@@ -163,7 +163,7 @@ def _dev_set(data: TrainingData, vectors: TeacherVectors) -> DevSet | None:
     """The primary dev set, carrying the extra ones, each named after its spec (metric prefix)."""
     if data.dev is None or vectors.dev is None:
         return None
-    taken: set[str] = set()
+    taken = {"dev"}  # an extra set called dev would clash with the first set's dev_mse
     extra = []
     for (spec, corpus), teacher_en in zip(data.extra_dev, vectors.extra_dev, strict=True):
         name = dev_set_name(spec, taken)
