@@ -174,7 +174,9 @@ def _config(ctx: click.Context, params: dict[str, Any]) -> DistillConfig:
     from xlingual.distillation.run_dir import resume_config
 
     # --quiet/--json are about this invocation's output, never the saved run's; --dev gives both dev fields.
-    typed = typed_options(ctx) | {"quiet"} | ({"extra_dev"} if "dev" in typed_options(ctx) else set())
+    typed = typed_options(ctx) | {"quiet"}
+    if "dev" in typed:
+        typed.add("extra_dev")
     names = {f.name for f in dataclasses.fields(DistillConfig)} - set(_NOT_SETTINGS)
     return resume_config(params["out"], {name: settings[name] for name in typed & names})
 

@@ -47,28 +47,22 @@ def dev_set_name(spec: str, taken: set[str]) -> str:
     return name
 
 
-#: metrics.jsonl name → the evaluator's name for the same number.
-_FROM_EVALUATOR = {
-    "en2ja_acc": "en2ja_acc",
-    "ja2en_acc": "ja2en_acc",
-    "dev_mse": "mse",
-    "cross_ja2en_acc": "cross_ja2en_acc",
-}
+#: The evaluator's metrics each dev set reports; the first set's ``mse`` is logged as ``dev_mse``.
+_KEPT = ("en2ja_acc", "ja2en_acc", "mse", "cross_ja2en_acc")
 
 
 def evaluate_dev(student: SentenceTransformer, dev: DevSet | None) -> dict[str, float]:
-    """Dev metrics of ``student`` on ``dev`` and, prefixed by their names, on its extra sets (see :func:`_metrics`)."""
+    """Dev metrics of ``student`` on ``dev`` (:data:`DEV_METRICS`) and, prefixed ``NAME_``, on its extra sets."""
     if dev is None:
         return {}
-    metrics = _metrics(student, dev)
+    metrics = {("dev_mse" if key == "mse" else key): value for key, value in _metrics(student, dev).items()}
     for name, extra in dev.extra:
-        # dev_mse of the set "long_dev" is long_dev_mse, not long_dev_dev_mse.
-        metrics.update({f"{name}_{key.removeprefix('dev_')}": value for key, value in _metrics(student, extra).items()})
+        metrics.update({f"{name}_{key}": value for key, value in _metrics(student, extra).items()})
     return metrics
 
 
 def _metrics(student: SentenceTransformer, dev: DevSet) -> dict[str, float]:
-    """Dev metrics of ``student`` on one set as it is now (fractions; dev_mse ×100).
+    """The evaluator's :data:`_KEPT` metrics of ``student`` on one set as it is now (fractions; mse ×100).
 
     Computed by :class:`~xlingual.evaluation.evaluator.TranslationEvaluator`, the evaluator behind
     ``xlingual evaluate``, on the student's embeddings. Cross metrics (``dev_mse``, ``cross_ja2en_acc``) need
@@ -91,4 +85,4 @@ def _metrics(student: SentenceTransformer, dev: DevSet) -> dict[str, float]:
     same_space = dev.teacher_en.shape[1] == ja_emb.shape[1]
     evaluator = TranslationEvaluator(dev.en, dev.ja, teacher_en_emb=dev.teacher_en if same_space else None)
     scores = evaluator.measure(en_emb, ja_emb).metrics
-    return {name: scores[source] for name, source in _FROM_EVALUATOR.items() if source in scores}
+    return {key: scores[key] for key in _KEPT if key in scores}

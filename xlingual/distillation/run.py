@@ -79,7 +79,7 @@ class RunResult:
         ]
         if self.before and self.after:
             lines.append(f"{'dev metric':<26} {'untouched':>10} {'head only':>10} {'distilled':>10}")
-            extra = [key for key in self.after if key not in DEV_METRICS and key.endswith((*DEV_METRICS, "_mse"))]
+            extra = [key for key in self.after if key not in DEV_METRICS]  # the extra dev sets' metrics
             for key in [*DEV_METRICS, *extra]:
                 if key in self.before and key in self.after:
                     first = f"{self.untouched[key]:>10.3f}" if key in self.untouched else f"{'-':>10}"

@@ -69,13 +69,7 @@ def _saved_settings(run_dir: Path) -> dict[str, Any]:
 
 def _defaults() -> dict[str, Any]:
     """Every setting's default as config.json would hold it."""
-    values = {}
-    for f in dataclasses.fields(DistillConfig):
-        if f.default is not dataclasses.MISSING:
-            values[f.name] = _plain(f.default)
-        elif f.default_factory is not dataclasses.MISSING:
-            values[f.name] = _plain(f.default_factory())
-    return values
+    return config_record(DistillConfig())
 
 
 def resume_config(out: Path, explicit: Mapping[str, Any]) -> DistillConfig:
