@@ -8,7 +8,7 @@ documents (k=4, the default) or from unrelated Japanese queries (``--hubness-que
 side of the bundled training pairs); and ``xlingual evaluate``'s ``csls_cross_ja2en_acc``, whose term comes
 from the real queries — the upper bound of a query-time correction. Prints one Markdown table.
 
-Usage: python eval/bench_cross.py --student runs/distill/model [--pairs builtin:long-dev] [--teacher T]
+Usage: python eval/bench_cross.py --student runs/distill/model [--pairs builtin:long-dev [--detokenize]] [--teacher T]
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from xlingual.config import DEFAULT_TEACHER, EvalConfig, IndexConfig, SearchConfig
+from xlingual.config import DEFAULT_TEACHER, DataConfig, EvalConfig, IndexConfig, SearchConfig
 from xlingual.data import read_corpus
 from xlingual.evaluation.evaluator import evaluate
 from xlingual.search.index import Index
@@ -44,9 +44,10 @@ def main() -> None:
     parser.add_argument("--teacher", default=DEFAULT_TEACHER)
     parser.add_argument("--pairs", default="builtin:long-dev", help="bilingual pairs (any data spec)")
     parser.add_argument("--queries", default="builtin:train", help="pairs whose Japanese side are unrelated queries")
+    parser.add_argument("--detokenize", action="store_true", help="undo word tokenisation of --pairs (Tanaka)")
     args = parser.parse_args()
 
-    corpus = read_corpus(args.pairs)
+    corpus = read_corpus(args.pairs, DataConfig(detokenize=args.detokenize))
     root = Path(tempfile.mkdtemp(prefix="xlingual-cross-"))
     docs = root / "docs.jsonl"
     lines = (json.dumps({"id": str(i), "text": en}) + "\n" for i, en in enumerate(corpus.en))

@@ -1,6 +1,7 @@
 """xlingual: make an English sentence-embedding model speak Japanese by knowledge distillation.
 
-One subpackage per stage (``models``, ``data``, ``distillation``, ``evaluation``, ``search``, ``export``);
+One subpackage per stage (``models``, ``data``, ``distillation``, ``evaluation``, ``search``, ``export``,
+``transfer``);
 the names below are the short public API, imported on first use so that ``import xlingual`` stays cheap
 (no torch)::
 
@@ -22,6 +23,7 @@ __version__ = "0.1.0"
 
 _CONFIGS = (
     "CacheConfig",
+    "ClassifyConfig",
     "DataConfig",
     "DistillConfig",
     "EmbedConfig",
@@ -45,6 +47,9 @@ _LAZY = {
     "TranslationEvaluator": "xlingual.evaluation.evaluator",
     "mine": "xlingual.evaluation.mining",
     "Index": "xlingual.search.index",
+    "Classifier": "xlingual.transfer.classifier",
+    "fit_classifier": "xlingual.transfer.classifier",
+    "evaluate_classifier": "xlingual.transfer.evaluate",
     **dict.fromkeys(_CONFIGS, "xlingual.config"),
 }
 

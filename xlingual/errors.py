@@ -33,3 +33,7 @@ class SearchIndexError(XlingualError):
 
 class DiskFullError(XlingualError):
     """A write ran out of disk space; the message says which artifact is intact and how to go on."""
+
+
+class ClassifierError(XlingualError):
+    """A classifier cannot be fitted, loaded or applied (a damaged folder, a model outside its space)."""

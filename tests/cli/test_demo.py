@@ -25,6 +25,11 @@ def test_demo_end_to_end(tiny_models, tmp_path, isolated_home, monkeypatch):
         assert text in result.stdout, text
     run = tmp_path / "runs" / "demo"
     assert (run / "model" / "modules.json").is_file() and (run / "eval" / "metrics.json").is_file()
+    # The transfer at the end: a head on the teacher's English topics, read in Japanese by each student.
+    assert "Transfer: a topic classifier fitted on the teacher's vectors of English sentences only" in result.stdout
+    assert "(other space)" in result.stdout and "topics-test-ja" in result.stdout
+    assert (run / "classifier" / "head.safetensors").is_file()
+    assert len(list((run / "classifier-eval").glob("confusion-*.png"))) == 4
     quiet = CliRunner().invoke(cli, ["demo", "-q"])
     assert quiet.exit_code == 0, quiet.output
     assert "xlingual demo: distilling" not in quiet.stderr and "distilled student" in quiet.stdout

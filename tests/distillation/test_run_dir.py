@@ -39,6 +39,16 @@ def test_a_run_saved_before_a_setting_existed_still_resumes(tiny_models, corpus,
     run_dir_lib.check_same_config(out, config)  # what distill runs before it resumes: no refusal
 
 
+def test_a_run_from_before_the_bank_of_negatives_resumes_without_it(tiny_models, corpus, tmp_path):
+    """--negatives became 1,024 by default after runs were saved without the setting: those ran with 0."""
+    out = _saved_run(tmp_path, tiny_models, corpus)
+    saved = json.loads((out / "config.json").read_text(encoding="utf-8"))
+    del saved["config"]["negatives"]
+    (out / "config.json").write_text(json.dumps(saved), encoding="utf-8")
+    assert DistillConfig().negatives == 1024
+    assert run_dir_lib.resume_config(out, {}).negatives == 0
+
+
 def test_resume_config_needs_nothing_but_the_folder(tiny_models, corpus, tmp_path):
     out = _saved_run(tmp_path, tiny_models, corpus, lr=0.002, init="lstsq", max_steps=7)
     config = run_dir_lib.resume_config(out, {})

@@ -17,6 +17,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -25,11 +26,21 @@ from tests.search.helpers import DOCS
 from xlingual.choices import LogLevel
 from xlingual.cli import cli
 from xlingual.config import IndexConfig, ServeConfig
-from xlingual.errors import ConfigError
+from xlingual.errors import ClassifierError, ConfigError
+from xlingual.search.compat import ModelInfo
 from xlingual.search.index import Index
 from xlingual.search.serve import check_origins, create_app, is_loopback, public_info, public_name
+from xlingual.transfer.classifier import Classifier
 
 LIMITS = ServeConfig(max_k=5, max_batch=3, max_query_chars=50, max_body_bytes=2000)
+
+
+def _classifier(spec="fake"):
+    """A head on FakeEncoder(256) vectors: 'japan' near the four Japanese documents, 'coffee' near the English one."""
+    vectors = FakeEncoder(256).encode([" ".join(d["text"] for d in DOCS[:4]), DOCS[4]["text"]])
+    return Classifier(("japan", "coffee"), vectors * 20, np.zeros(2), ModelInfo(spec))
+
+
 #: Upper bound on every wait in this file (server start, requests, browser), in seconds.
 WAIT = 30.0
 
@@ -82,7 +93,7 @@ def index_path(tmp_path_factory):
 def live(index_path):
     """uvicorn serving a small index with small limits; yields (base_url, index); shut down after."""
     index = Index.load(index_path, encoder=FakeEncoder(256))
-    with _running(create_app(index, LIMITS)) as base_url:
+    with _running(create_app(index, LIMITS, classifier=_classifier())) as base_url:
         yield base_url, index
 
 
@@ -124,6 +135,35 @@ def test_search_one_query_and_a_batch(client, live):
     batch = client.post("/search", json={"query": ["札幌の冬は寒い", "a cup of coffee"]}).json()
     assert [r["hits"][0]["doc_id"] for r in batch["results"]] == ["sapporo", "coffee"]
     assert batch["k"] == 5 and len(batch["results"][0]["hits"]) == 5  # default k 10, lowered to max_k
+
+
+def test_classify_labels_texts_with_the_search_limits(client):
+    response = client.post("/classify", json={"text": ["金閣寺は京都にあります", "a cup of coffee"]})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["model"] == "fake" and body["labels"] == ["japan", "coffee"] and body["took_ms"] >= 0
+    assert [r["label"] for r in body["results"]] == ["japan", "coffee"]
+    first = body["results"][0]
+    assert first["text"] == "金閣寺は京都にあります" and len(first["top"]) == 2
+    assert first["top"][0] == {"label": "japan", "probability": first["probability"]}
+    assert sum(t["probability"] for t in first["top"]) == pytest.approx(1.0)
+    assert client.get("/info").json()["classifier"] == {"labels": ["japan", "coffee"]}
+    too_many = client.post("/classify", json={"text": ["a", "b", "c", "d"]})
+    assert too_many.status_code == 413 and "4 queries in one request; the limit is 3" in too_many.json()["detail"]
+    assert client.post("/classify", json={"text": "a\x00b"}).status_code == 422
+    assert client.post("/classify", json={"text": "a", "model": "/etc/passwd"}).status_code == 422
+
+
+def test_classify_needs_a_classifier_of_the_query_space(index_path):
+    from fastapi.testclient import TestClient
+
+    index = Index.load(index_path, encoder=FakeEncoder(256))
+    with TestClient(create_app(index, LIMITS)) as plain:
+        assert plain.post("/classify", json={"text": "a"}).status_code == 404
+        assert plain.get("/info").json()["classifier"] is None
+    message = "fake does not share the classifier's vector space: fake and other are different models"
+    with pytest.raises(ClassifierError, match=message):
+        create_app(index, LIMITS, classifier=_classifier("other"))
 
 
 @pytest.mark.parametrize(
@@ -423,6 +463,13 @@ def test_cli_serve_options(tmp_path):
     assert runner.invoke(cli, ["serve", str(tmp_path / "idx"), "--request-timeout", "0"]).exit_code == 2
 
 
+def test_cli_serve_refuses_a_folder_that_is_not_a_classifier(index_path, tmp_path):
+    result = CliRunner().invoke(cli, ["serve", str(index_path), "--classifier", str(tmp_path)])
+    assert result.exit_code == 1
+    assert f"{tmp_path} has no config.json: not a classifier folder; make one with" in result.output
+    assert "--classifier" in CliRunner().invoke(cli, ["serve", "--help"]).output
+
+
 def test_oversized_bodies_are_413_declared_or_streamed(client):
     big = json.dumps({"query": "x" * 3000}).encode()
     declared = client.post("/search", content=big, headers={"content-type": "application/json"})
@@ -562,6 +609,9 @@ def test_search_page_in_headless_chromium(live, monkeypatch):
         assert len(hits) == 5
         assert hits[0].get_attribute("data-doc-id") == "kyoto"
         assert "金閣寺は京都にあります。" in hits[0].text
+        # The server has a classifier: the query's label is shown above the results.
+        wait.until(lambda d: "Label:" in d.find_element(By.ID, "label").text)
+        assert driver.find_element(By.ID, "label").text.startswith("Label: japan")
         # The page took the server's query limit from /info: typing past it is cut.
         box.clear()
         box.send_keys("あ" * 60)

@@ -11,6 +11,7 @@ import click
 
 from xlingual import __version__
 from xlingual.cli.base import CONTEXT_SETTINGS, XlingualGroup, setup_logging
+from xlingual.cli.classify import classify
 from xlingual.cli.data import data
 from xlingual.cli.demo import demo
 from xlingual.cli.distill import distill
@@ -37,7 +38,7 @@ def cli() -> None:
 
 for _command in (models, data, distill, evaluate, mine, index_group, search, serve, embed, export_command):
     cli.add_command(_command)
-for _command in (trim_command, demo):
+for _command in (trim_command, classify, demo):
     cli.add_command(_command)
 
 

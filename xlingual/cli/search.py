@@ -302,10 +302,15 @@ _limit_options = stack(
 )
 @click.option("--log-queries", is_flag=True, help="Put query texts in the per-request log lines.")
 @click.option("--show-paths", is_flag=True, help="Show full filesystem paths in /info (default: names only).")
+@click.option(
+    "--classifier",
+    type=click.Path(exists=True, file_okay=False),
+    help="A folder from `xlingual classify fit`: adds POST /classify, and the page shows each query's label.",
+)
 @device_option(SearchConfig.device)
 @quiet_option("Log warnings only (no per-request log lines).")
 def serve(index_path: Path, quiet: bool, **params: Any) -> None:
-    """Serve an index over HTTP: POST /search, GET /health, GET /info, a search page at /.
+    """Serve an index over HTTP: POST /search (and /classify), GET /health, GET /info, a search page at /.
 
     \b
     Example:

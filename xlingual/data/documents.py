@@ -156,7 +156,8 @@ def _lone_surrogate(value: Any) -> str | None:
     return None
 
 
-def _parse_json(line: str, where: str) -> Any:
+def parse_json_line(line: str, where: str) -> Any:
+    """One JSON Lines row, or a :class:`DataError` at ``where`` (bad JSON, too deep, a lone surrogate)."""
     try:
         row = json.loads(line)
     except json.JSONDecodeError as exc:
@@ -209,17 +210,18 @@ def _raw_records(
             if not line.strip():
                 continue
             where = f"{path}:{lineno}"
-            row = _parse_json(line, where)
+            row = parse_json_line(line, where)
             if not isinstance(row, dict):
                 raise DataError(f"{where}: a JSON {type(row).__name__}, expected an object with {text_key!r}.")
             yield where, *_record(row, where, f"{name}:{lineno}", id_key, text_key)
     else:
-        for row_no, row in enumerate(_parquet_rows(path), start=1):
+        for row_no, row in enumerate(parquet_rows(path), start=1):
             where = f"{path} row {row_no}"
             yield where, *_record(row, where, f"{name}:{row_no}", id_key, text_key)
 
 
-def _parquet_rows(path: Path) -> Iterator[dict[str, Any]]:
+def parquet_rows(path: Path) -> Iterator[dict[str, Any]]:
+    """The rows of a Parquet file (gzip allowed) as dicts, batch by batch; a :class:`DataError` if unreadable."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 

@@ -16,7 +16,7 @@ from xlingual.data.readers import Record, record_texts
 from xlingual.data.sources import Source
 from xlingual.errors import DataError
 
-__all__ = ["read_hf"]
+__all__ = ["load_hf_dataset", "read_hf"]
 
 
 @contextlib.contextmanager
@@ -49,7 +49,8 @@ def _import_datasets(src: Source) -> Any:
     return datasets
 
 
-def _load_hf(src: Source) -> Any:
+def load_hf_dataset(src: Source) -> Any:
+    """The ``datasets.Dataset`` a saved-folder or ``hf:`` source names (its split), offline when the env says so."""
     datasets = _import_datasets(src)
     if src.kind == "hf-hub":
         split_name = src.split or "train"
@@ -81,7 +82,7 @@ def _load_hf(src: Source) -> Any:
 
 def read_hf(src: Source, config: DataConfig, problems: Problems) -> Iterator[Record]:
     """Yield ``(record number, en, ja)`` of a saved or hub dataset: ``en_key``/``ja_key`` columns or ``translation``."""
-    dataset = _load_hf(src)
+    dataset = load_hf_dataset(src)
     columns = list(dataset.column_names)
     if config.en_key in columns and config.ja_key in columns:
         records: Iterator[dict[str, Any]] = (

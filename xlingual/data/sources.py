@@ -11,7 +11,7 @@ from pathlib import Path
 
 from xlingual.errors import DataError
 
-__all__ = ["ACCEPTED_FORMATS", "Source", "bundled_data_dir", "resolve_spec"]
+__all__ = ["ACCEPTED_FORMATS", "Source", "bundled_data_dir", "resolve_dataset_spec", "resolve_spec"]
 
 #: Named in every "cannot find / cannot read" message so that the user sees what would work.
 ACCEPTED_FORMATS = (
@@ -67,11 +67,9 @@ def resolve_spec(spec: str | os.PathLike[str]) -> Source:
     text = os.fsdecode(spec)
     if text.startswith("builtin:"):
         return _resolve_builtin(text)
-    if text.startswith("hf:"):
-        return _resolve_hub(text)
+    if (dataset := resolve_dataset_spec(text)) is not None:
+        return dataset
     path = Path(text).expanduser()
-    if path.is_dir():
-        return _resolve_saved_dataset(path, None, text)
     if path.is_file():
         return _resolve_file(path, text)
     if "," in text:
@@ -83,9 +81,6 @@ def resolve_spec(spec: str | os.PathLike[str]) -> Source:
             if not p.is_file():
                 raise DataError(f"{p}: no such file (from {text!r}); give two existing files 'a.en,a.ja'")
         return Source("aligned", f"{parts[0]},{parts[1]}", paths)
-    base, at, split_name = text.rpartition("@")
-    if at and base and Path(base).expanduser().is_dir():
-        return _resolve_saved_dataset(Path(base).expanduser(), split_name, text)
     en_path = _first_file(Path(text + ".en"), Path(text + ".en.gz"))
     ja_path = _first_file(Path(text + ".ja"), Path(text + ".ja.gz"))
     if en_path and ja_path:
@@ -94,6 +89,19 @@ def resolve_spec(spec: str | os.PathLike[str]) -> Source:
         found, missing = (en_path, text + ".ja") if en_path else (ja_path, text + ".en")
         raise DataError(f"{text}: found {found} but not {missing}; aligned files need both sides")
     raise DataError(f"{text}: no such file or folder. Accepted: {ACCEPTED_FORMATS}")
+
+
+def resolve_dataset_spec(text: str) -> Source | None:
+    """A Hugging Face dataset spec (``hf:NAME[:CONFIG][@split]``, a saved folder or ``folder@split``), else None."""
+    if text.startswith("hf:"):
+        return _resolve_hub(text)
+    path = Path(text).expanduser()
+    if path.is_dir():
+        return _resolve_saved_dataset(path, None, text)
+    base, at, split_name = text.rpartition("@")
+    if at and base and not path.exists() and Path(base).expanduser().is_dir():
+        return _resolve_saved_dataset(Path(base).expanduser(), split_name, text)
+    return None
 
 
 def _first_file(*candidates: Path) -> Path | None:

@@ -63,8 +63,12 @@ def _saved_settings(run_dir: Path) -> dict[str, Any]:
             raise TypeError(f"'config' is {type(settings).__name__}")
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ConfigError(f"--resume: {path} cannot be read ({exc}); start a new run with another --out") from exc
-    # A run written before a setting existed ran with that setting's default.
-    return {**_defaults(), **settings}
+    # A run written before a setting existed ran with that setting's default then.
+    return {**_defaults(), **_BEFORE_THEY_EXISTED, **settings}
+
+
+#: Settings whose default changed after they were added: what a run whose config.json lacks them ran with.
+_BEFORE_THEY_EXISTED: dict[str, Any] = {"negatives": 0}
 
 
 def _defaults() -> dict[str, Any]:

@@ -176,7 +176,7 @@ class TranslationEvaluator:
 # --------------------------------------------------------------------------- evaluate()
 
 
-class _SpecEmbedder:
+class SpecEmbedder:
     """Embeds texts with models given as specs or objects.
 
     Each spec is loaded once, and only when its embeddings are not in the on-disk cache (``config.cache``).
@@ -187,6 +187,7 @@ class _SpecEmbedder:
         self.loaded: dict[str, Encoder] = {}
 
     def load(self, model: ModelLike) -> Encoder:
+        """The encoder ``model`` names (loaded once per spec), or ``model`` itself."""
         if isinstance(model, str):
             if model not in self.loaded:
                 self.loaded[model] = load_encoder(model, self.config.device)
@@ -260,7 +261,7 @@ def _read_pairs(pairs: str | os.PathLike[str] | Bitext, data_config: DataConfig 
 
 def _evaluate_model(
     evaluator: TranslationEvaluator,
-    embedder: _SpecEmbedder,
+    embedder: SpecEmbedder,
     name: str,
     spec: ModelLike,
     *,
@@ -307,7 +308,7 @@ def evaluate(
     named = _named(models)
     en_texts, ja_texts = _read_pairs(pairs, data_config)
     sts_data = read_sts(sts) if sts is not None else None
-    embedder = _SpecEmbedder(config)
+    embedder = SpecEmbedder(config)
     teacher_en = None
     if teacher is not None:
         logger.info("embedding %d English sentences with the teacher", len(en_texts))

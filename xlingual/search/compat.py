@@ -8,7 +8,7 @@ English index.
 Example::
 
     check_compatible(ModelInfo.from_spec("builtin:minilm-en"), ModelInfo.from_spec("runs/distill/model"))
-    # → "runs/distill/model was distilled from the index's model"
+    # → "runs/distill/model was distilled from builtin:minilm-en"
 """
 
 from __future__ import annotations
@@ -96,38 +96,53 @@ def same_model(first: ModelInfo, second: ModelInfo) -> bool:
     return first.spec == second.spec
 
 
-def check_compatible(index_model: ModelInfo, query_model: ModelInfo) -> str:
-    """Return why ``query_model`` may embed queries for an index built by ``index_model``, or raise.
+def shared_space(base: ModelInfo, other: ModelInfo) -> str | None:
+    """Why ``other`` embeds in ``base``'s vector space (``"same model"``, ``"… was distilled from …"``), or None.
 
     Two models share a vector space when they are the same model (equal fingerprints — an ONNX export
     counts as its source; for hub ids, equal specs), when one was distilled from the other (its
     ``xlingual_distill.json`` records the other's fingerprint as ``teacher_fingerprint``), or when both
-    were distilled from the same teacher. Anything else raises :class:`SearchIndexError` saying why.
+    were distilled from the same teacher. ``base`` is the model that built what is searched or read.
     """
-    q, i = query_model, index_model
+    q, i = other, base
     if same_model(q, i):
         return "same model" if q.identities else "same model id"
     if q.teacher_fingerprint and q.teacher_fingerprint in i.identities:
-        return f"{q.spec} was distilled from the index's model"
+        return f"{q.spec} was distilled from {i.spec}"
     if i.teacher_fingerprint and i.teacher_fingerprint in q.identities:
-        return f"the index's model was distilled from {q.spec}"
+        return f"{i.spec} was distilled from {q.spec}"
     if q.teacher_fingerprint and q.teacher_fingerprint == i.teacher_fingerprint:
         return "both were distilled from the same teacher"
+    return None
+
+
+def why_not_shared(base: ModelInfo, other: ModelInfo) -> str:
+    """Why ``other`` does not share ``base``'s vector space, in one clause for a message."""
+    q, i = other, base
     if q.teacher_fingerprint:
-        why = (
+        return (
             f"{q.spec} was distilled from {q.teacher or 'a teacher'} (fingerprint {q.teacher_fingerprint[:12]}), "
-            f"not from the index's model {i.short()}"
+            f"not from {i.short()}"
         )
-    elif not q.identities or not i.identities:
-        why = f"{q.spec} and the index's model {i.spec} are different models and no fingerprints link them"
-    else:
-        why = (
-            f"{q.short()} is a different model from the index's {i.short()} and has no xlingual_distill.json "
-            f"naming it as its teacher"
-        )
+    if not q.identities or not i.identities:
+        return f"{q.spec} and {i.spec} are different models and no fingerprints link them"
+    return (
+        f"{q.short()} is a different model from {i.short()} and has no xlingual_distill.json naming it as its teacher"
+    )
+
+
+def check_compatible(index_model: ModelInfo, query_model: ModelInfo) -> str:
+    """Return why ``query_model`` may embed queries for an index built by ``index_model``, or raise.
+
+    The rule is :func:`shared_space`'s; anything else raises :class:`SearchIndexError` saying why and what to use.
+    """
+    reason = shared_space(index_model, query_model)
+    if reason is not None:
+        return reason
+    q, i = query_model, index_model
     raise SearchIndexError(
-        f"Query model {q.spec} does not share the index's vector space: {why}. A query model must be the "
-        f"index's model or a student distilled from it (xlingual distill --teacher {i.spec}). Search without "
+        f"Query model {q.spec} does not share the index's vector space: {why_not_shared(i, q)}. A query model must "
+        f"be the index's model or a student distilled from it (xlingual distill --teacher {i.spec}). Search without "
         f"--query-model, or build the index with {q.spec}."
     )
 

@@ -4,6 +4,8 @@ Endpoints (JSON unless said otherwise; OpenAPI schema at ``/openapi.json``, Swag
 
 - ``POST /search`` ``{"query": "東京の天気" | ["…", "…"], "k": 10}`` → ``{"k", "model", "took_ms",
   "results": [{"query", "hits": [{rank, score, doc_id, passage, text, metadata, passage_id, start, end, csls}]}]}``;
+- ``POST /classify`` ``{"text": "明日は雨" | ["…"]}`` (with ``ServeConfig.classifier``) → ``{"model", "labels",
+  "took_ms", "results": [{text, label, probability, top: [{label, probability}]}]}``, the same limits as a search;
 - ``GET /health`` → ``{"status": "ok", "passages": n, "documents": n}``;
 - ``GET /info`` → the index manifest, its size, the query model and the request limits;
 - ``GET /`` → a small search page (plain HTML and JavaScript, no build step).
@@ -73,6 +75,8 @@ from xlingual.errors import XlingualError
 from xlingual.search.index import Index
 from xlingual.search.serve_api import (
     RESPONSES,
+    ClassifyRequest,
+    ClassifyResponse,
     SearchRequest,
     SearchResponse,
     check_queries,
@@ -82,6 +86,7 @@ from xlingual.search.serve_api import (
     validation_errors,
 )
 from xlingual.search.serve_guard import STATE_KEY, Guard
+from xlingual.transfer.classifier import Classifier
 
 __all__ = ["check_origins", "create_app", "is_loopback", "public_info", "public_name", "search_page", "serve"]
 
@@ -106,11 +111,9 @@ def _lifespan(pool: ThreadPoolExecutor) -> Callable[[FastAPI], Any]:
     return lifespan
 
 
-async def _run_search(
-    pool: ThreadPoolExecutor, index: Index, queries: list[str], k: int, query_model: str | None, deadline: float
-) -> list[Any]:
-    """``index.search`` in the pool, given up at ``deadline`` (503); a library error is a 400."""
-    future = pool.submit(index.search, queries, k, query_model=query_model)
+async def _in_pool(pool: ThreadPoolExecutor, deadline: float, work: Callable[[], Any]) -> Any:
+    """``work()`` in the pool, given up at ``deadline`` (``TimeoutError``); a library error is a 400."""
+    future = pool.submit(work)
     try:
         # On timeout wait_for cancels the future: a search still queued never runs; a running one (or
         # one waiting for the encoder) finishes in its thread and is dropped.
@@ -134,14 +137,9 @@ def _add_search_route(
         deadline = state.get("deadline", time.monotonic() + config.request_timeout_s)
         started = time.perf_counter()
         try:
-            results = await _run_search(pool, index, queries, k, query_model, deadline)
+            results = await _in_pool(pool, deadline, lambda: index.search(queries, k, query_model=query_model))
         except TimeoutError:
-            raise HTTPException(
-                503,
-                f"The search did not finish within {config.request_timeout_s:g} s (xlingual serve --request-timeout); "
-                "the server is busy or the batch is large: retry later or send fewer queries.",
-                headers={"Retry-After": "1"},
-            ) from None
+            raise _late("search", config) from None
         return {
             "k": k,
             "model": shown,
@@ -153,7 +151,49 @@ def _add_search_route(
         }
 
 
-def _add_read_routes(app: FastAPI, index: Index, config: ServeConfig, shown: str) -> None:
+def _late(what: str, config: ServeConfig) -> HTTPException:
+    return HTTPException(
+        503,
+        f"The {what} did not finish within {config.request_timeout_s:g} s (xlingual serve --request-timeout); "
+        "the server is busy or the batch is large: retry later or send fewer texts.",
+        headers={"Retry-After": "1"},
+    )
+
+
+def _add_classify_route(
+    app: FastAPI, index: Index, classifier: Classifier, routing: tuple[ServeConfig, ThreadPoolExecutor, str | None, str]
+) -> None:
+    config, pool, query_model, shown = routing
+
+    def label(texts: list[str]) -> list[Any]:
+        vectors = index.embed_queries(texts, query_model=query_model)
+        return classifier.predict_embeddings(vectors, top=min(3, len(classifier.labels)))
+
+    @app.post("/classify", response_model=ClassifyResponse, responses=RESPONSES)
+    async def classify(body: ClassifyRequest, request: Request) -> dict[str, Any]:
+        texts = [body.text] if isinstance(body.text, str) else list(body.text)
+        check_queries(texts, config)
+        state = request.scope.setdefault(STATE_KEY, {})
+        state.update(n_queries=len(texts))
+        if config.log_queries:
+            state["queries"] = texts
+        deadline = state.get("deadline", time.monotonic() + config.request_timeout_s)
+        started = time.perf_counter()
+        try:
+            predictions = await _in_pool(pool, deadline, lambda: label(texts))
+        except TimeoutError:
+            raise _late("classification", config) from None
+        return {
+            "model": shown,
+            "labels": list(classifier.labels),
+            "took_ms": round((time.perf_counter() - started) * 1000, 2),
+            "results": [{"text": t, **p.as_dict()} for t, p in zip(texts, predictions, strict=True)],
+        }
+
+
+def _add_read_routes(
+    app: FastAPI, index: Index, config: ServeConfig, shown: str, classifier: Classifier | None
+) -> None:
     page = search_page()
     limits = {
         "max_k": config.max_k,
@@ -169,17 +209,30 @@ def _add_read_routes(app: FastAPI, index: Index, config: ServeConfig, shown: str
 
     @app.get("/info")
     def info() -> dict[str, Any]:
-        return {**public_info(index.info(), show_paths=config.show_paths), "query_model": shown, "limits": limits}
+        labels = list(classifier.labels) if classifier is not None else None
+        return {
+            **public_info(index.info(), show_paths=config.show_paths),
+            "query_model": shown,
+            "limits": limits,
+            "classifier": None if labels is None else {"labels": labels},
+        }
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def home() -> str:
         return page
 
 
-def create_app(index: Index, config: ServeConfig | None = None, *, query_model: str | None = None) -> Any:
+def create_app(
+    index: Index,
+    config: ServeConfig | None = None,
+    *,
+    query_model: str | None = None,
+    classifier: Classifier | None = None,
+) -> Any:
     """The FastAPI app serving ``index``; ``query_model`` embeds queries instead of the index's model.
 
-    The query model is loaded and checked here, so a bad model fails before the server starts.
+    The query model is loaded and checked here, so a bad model fails before the server starts; so is
+    ``classifier`` (it must share the query model's space), which adds ``POST /classify``.
     Example: ``uvicorn.run(create_app(Index.load("idx")), port=8000)``.
     """
     config = config or ServeConfig()
@@ -187,6 +240,8 @@ def create_app(index: Index, config: ServeConfig | None = None, *, query_model: 
     model_name = query_model or index.config.query_model or index.model.spec
     shown_model = model_name if config.show_paths else public_name(model_name)
     index.prepare(query_model)
+    if classifier is not None:
+        logger.info("classifier accepted: %s", classifier.check_model(model_name))
     # A search (encoding included) runs in whichever thread is free: one dedicated encoder thread measured
     # 3-6x slower on 2 busy cores (eval/bench_serve.py), its OpenMP team starved by the scheduler.
     search_pool = ThreadPoolExecutor(max_workers=config.search_threads, thread_name_prefix="xlingual-search")
@@ -198,7 +253,9 @@ def create_app(index: Index, config: ServeConfig | None = None, *, query_model: 
     )
     app.exception_handler(RequestValidationError)(_invalid_request)
     _add_search_route(app, index, config, search_pool, query_model, shown_model)
-    _add_read_routes(app, index, config, shown_model)
+    if classifier is not None:
+        _add_classify_route(app, index, classifier, (config, search_pool, query_model, shown_model))
+    _add_read_routes(app, index, config, shown_model, classifier)
     if origins:
         app.add_middleware(
             CORSMiddleware, allow_origins=origins, allow_methods=["GET", "POST"], allow_headers=["Content-Type"]
@@ -229,8 +286,9 @@ def serve(
     config = config or ServeConfig()
     search_config = search_config or SearchConfig()
     check_origins(config.cors_origins)  # before the model loads: a typo should not cost a minute
+    classifier = Classifier.load(config.classifier) if config.classifier else None
     index = Index.load(index_path, config=search_config)
-    app = create_app(index, config, query_model=search_config.query_model)
+    app = create_app(index, config, query_model=search_config.query_model, classifier=classifier)
     if not is_loopback(config.host):
         logger.warning(
             "serving on %s: the service has no authentication; anyone who can reach this address can query it",

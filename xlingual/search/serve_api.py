@@ -80,6 +80,39 @@ class SearchResponse(BaseModel):
     results: list[QueryResult]
 
 
+class ClassifyRequest(BaseModel):
+    """Body of ``POST /classify``: exactly these fields, strictly typed."""
+
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+    text: str | list[str] = Field(description="One text, or a list of texts labelled as one batch.")
+
+
+class LabelOut(BaseModel):
+    """One label and its probability."""
+
+    label: str
+    probability: float
+
+
+class Classification(BaseModel):
+    """The predicted label of one text, its probability and the top labels (best first)."""
+
+    text: str
+    label: str
+    probability: float
+    top: list[LabelOut]
+
+
+class ClassifyResponse(BaseModel):
+    """Body of a successful ``POST /classify``."""
+
+    model: str = Field(description="The model that embedded the texts.")
+    labels: list[str] = Field(description="Every label the classifier knows.")
+    took_ms: float
+    results: list[Classification]
+
+
 def _check_query(number: int, query: str, config: ServeConfig) -> None:
     if len(query) > config.max_query_chars:
         raise HTTPException(
