@@ -110,3 +110,18 @@ def test_is_disk_full_recognises_each_library():
     assert is_disk_full(RuntimeError("IoError(Os { code: 28, kind: StorageFull })"))  # safetensors
     assert is_disk_full(RuntimeError("PytorchStreamWriter failed writing file data/0: file write failed"))
     assert not is_disk_full(ValueError("bad value"))
+
+
+def test_atomic_text_stream_publishes_only_a_complete_file(tmp_path):
+    from xlingual._io import atomic_text_stream
+
+    target = tmp_path / "labels.tsv"
+    target.write_text("old\n", encoding="utf-8")
+    with pytest.raises(RuntimeError), atomic_text_stream(target) as out:
+        out.write("half of the new\n")
+        raise RuntimeError("killed midway")
+    assert target.read_text(encoding="utf-8") == "old\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["labels.tsv"]
+    with atomic_text_stream(target) as out:
+        out.write("新しい\n")
+    assert target.read_text(encoding="utf-8") == "新しい\n" and len(list(tmp_path.iterdir())) == 1

@@ -33,7 +33,7 @@ import sys
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from xlingual.errors import ConfigError
 
@@ -126,6 +126,26 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes | memoryview) -
 def atomic_write_text(path: str | os.PathLike[str], text: str) -> dict[str, Any]:
     """:func:`atomic_write_bytes` of ``text`` as UTF-8."""
     return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+@contextlib.contextmanager
+def atomic_text_stream(path: str | os.PathLike[str]) -> Iterator[IO[str]]:
+    """A UTF-8 text file to write line by line, published at ``path`` (fsync, rename) when the block ends.
+
+    For output too large to hold in memory; an exception in the block (or a kill) leaves ``path`` as it was and
+    removes the temporary sibling. Example: ``with atomic_text_stream("labels.tsv") as out: out.write(line)``.
+    """
+    path = Path(path)
+    tmp = temp_sibling(path, "tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8") as handle:
+            yield handle
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    fsync_dir(path.parent)
 
 
 def json_text(obj: Any, *, indent: int | None = 2, sort_keys: bool = False) -> str:

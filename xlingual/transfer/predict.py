@@ -12,7 +12,6 @@ import os
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import IO
 
 from xlingual import _io
@@ -103,16 +102,6 @@ def predict_file(
         done = _label_stream(classifier, docs, model, config, sys.stdout, as_json)
         sys.stdout.flush()
         return PredictStats(done, read.skipped_blank)
-    target = Path(out)
-    temp = _io.temp_sibling(target, "tmp")
-    try:
-        with open(temp, "w", encoding="utf-8") as sink:
-            done = _label_stream(classifier, docs, model, config, sink, as_json)
-            sink.flush()
-            os.fsync(sink.fileno())
-        os.replace(temp, target)
-        _io.fsync_dir(target.parent)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
+    with _io.atomic_text_stream(out) as sink:
+        done = _label_stream(classifier, docs, model, config, sink, as_json)
     return PredictStats(done, read.skipped_blank)
