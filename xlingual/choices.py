@@ -36,6 +36,13 @@ class InitMethod(StrEnum):
     NONE = "none"
 
 
+class MissingTeacher(StrEnum):
+    """What ``--missing-teacher`` does with pairs whose English has no vector in a ``vectors:`` teacher."""
+
+    ERROR = "error"  # refuse the run, naming the first sentences without a vector
+    DROP = "drop"  # train without those pairs, with a warning that counts them
+
+
 class Device(StrEnum):
     """Where a distillation runs (``--device``); ``cuda:N`` picks one GPU."""
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import click
 
+from xlingual.choices import MissingTeacher
 from xlingual.cli.base import CONTEXT_SETTINGS, echo_json, setup_logging
 from xlingual.cli.options import (
     INIT_METHODS,
@@ -120,7 +121,19 @@ _data_options = stack(
 
 
 @click.command(context_settings=CONTEXT_SETTINGS)
-@teacher_option("English teacher model spec.", default=_D.teacher, show_default=True)
+@teacher_option(
+    "English teacher: a model spec, or vectors:FILE (its vectors of the training English, e.g. from xlingual embed).",
+    default=_D.teacher,
+    show_default=True,
+)
+@click.option("--teacher-prompt", help="The teacher's prompt name (E5/BGE-style query/passage); default: its own.")
+@click.option(
+    "--missing-teacher",
+    type=click.Choice([m.value for m in MissingTeacher]),
+    default=_D.missing_teacher,
+    show_default=True,
+    help="With a vectors: teacher, pairs whose English has no vector: refuse the run, or drop them with a warning.",
+)
 @student_option("Multilingual student model spec.", default=_D.student, show_default=True)
 @_data_options
 @click.option("-o", "--out", type=click.Path(path_type=Path), default=_D.out, show_default=True, help="Run directory.")
@@ -141,6 +154,7 @@ def distill(ctx: click.Context, as_json: bool, **params: Any) -> None:
         xlingual distill --max-steps 20 --out runs/quick
         xlingual distill --train ../corpus/train --detokenize --dev ../corpus/dev --epochs 2 -o runs/tanaka
         xlingual distill -o runs/tanaka --resume        # after a crash or Ctrl-C
+        xlingual distill --teacher vectors:en.parquet --train pairs.tsv --dev none -o runs/v   # teacher as vectors
 
     Every option has a default: with none, the built-in teacher and student train on the bundled pairs.
     --resume needs nothing but --out: the settings come from the run's config.json, and a setting given

@@ -31,7 +31,10 @@ _QUIET_HELP = "No progress messages or bars."
     required=True,
     help="Evaluation pairs: any corpus spec `xlingual data inspect` reads (pairs.tsv, EN,JA, builtin:dev).",
 )
-@teacher_option("Teacher spec: adds cross_ja2en_acc, cross_en2ja_acc (cosine and CSLS), mse and mse_en.")
+@teacher_option(
+    "Teacher spec (or vectors:FILE): adds cross_ja2en_acc, cross_en2ja_acc (cosine and CSLS), mse and mse_en."
+)
+@click.option("--teacher-prompt", help="The teacher's prompt name (e.g. passage); default: its own default prompt.")
 @click.option(
     "--sts",
     help="Scored pairs sentence1<TAB>sentence2<TAB>score, or builtin:sts-ja: adds sts_spearman.",
@@ -68,6 +71,7 @@ def evaluate(as_json: bool, quiet: bool, **params: Any) -> None:
     \b
     Example:
         xlingual evaluate -m builtin:me5-small -m runs/student -p builtin:dev -t builtin:minilm-en
+        xlingual evaluate -m runs/v/model -p pairs.tsv -t vectors:en.parquet   # a teacher given as vectors
 
     Each sentence queries all sentences of the other language (exact FAISS search). The table shows
     accuracy, recall@5/10 and MRR in percent; --json and metrics.json hold them as fractions.

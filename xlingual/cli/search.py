@@ -105,8 +105,16 @@ def index_group() -> None:
 
 
 @index_group.command("build", context_settings=CONTEXT_SETTINGS)
-@click.argument("corpus", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("corpus", type=click.Path(dir_okay=False, path_type=Path), required=False)
 @model_option("Model spec that embeds the passages.", default=_I.model, show_default=True)
+@click.option(
+    "--vectors",
+    "vectors_file",
+    metavar="FILE",
+    help="Build from precomputed vectors and their texts instead of a CORPUS (no model): an xlingual embed file, "
+    "Parquet/JSONL with --text-key/--id-key and a vector column (--vector-key), or .npy with FILE.texts.txt.",
+)
+@click.option("--vector-key", default=None, help="With --vectors: the vector column (default: embedding/vector).")
 @click.option("-o", "--out", required=True, type=click.Path(path_type=Path), help="Index folder to create.")
 @_splitting_options
 @_hubness_options
@@ -114,27 +122,55 @@ def index_group() -> None:
 @click.option("--overwrite", is_flag=True, help="Replace an existing index at --out.")
 @quiet_option(_QUIET_HELP)
 @json_option("Print the manifest as one JSON object.")
-def index_build(corpus: Path, out: Path, quiet: bool, as_json: bool, **params: Any) -> None:
-    """Split a corpus into passages, embed them and write a search index.
+def index_build(
+    corpus: Path | None,
+    out: Path,
+    vectors_file: str | None,
+    vector_key: str | None,
+    quiet: bool,
+    as_json: bool,
+    **params: Any,
+) -> None:
+    """Split a corpus into passages, embed them and write a search index (or index existing vectors).
 
     \b
     Example:
         xlingual index build docs.jsonl --model runs/distill/model --out idx
         xlingual index build news.txt.gz -m builtin:minilm-en -o idx-en --index-type hnsw
         xlingual index build en.jsonl -m builtin:minilm-en -Q runs/distill/model -o idx-en   # CSLS for ja queries
+        xlingual index build --vectors en.parquet -Q runs/from-vectors/model -o idx-en   # vectors made elsewhere
 
     CORPUS: a text file (one document per line, id FILE:LINE), JSONL (id, text, other fields kept as
     metadata) or Parquet with the same columns; gzip allowed. Documents are split at sentence ends
-    (。！？ and line breaks) into passages of at most --max-tokens tokens.
+    (。！？ and line breaks) into passages of at most --max-tokens tokens. With --vectors, each row of the
+    file is one passage, and the index is searched with -Q STUDENT (distill --teacher vectors:FILE).
     """
     from xlingual.search.index import Index
 
     setup_logging(quiet or as_json)
-    built = Index.build(corpus, out, config=build(IndexConfig, params, show_progress=not (quiet or as_json)))
+    config = build(IndexConfig, params, show_progress=not (quiet or as_json))
+    if (corpus is None) == (vectors_file is None):
+        raise click.UsageError("give a CORPUS to embed, or --vectors FILE to index existing vectors (one of them)")
+    if corpus is not None:
+        built = Index.build(corpus, out, config=config)
+    else:
+        built = Index.from_vectors(_vectors_spec(str(vectors_file), config, vector_key), out, config=config)
     if as_json:
         echo_json(built.info())
     elif not quiet:
         click.echo(f"{built.path}: {len(built):,} passages, {built.spec.factory_string()} index")
+
+
+def _vectors_spec(file: str, config: IndexConfig, vector_key: str | None) -> str:
+    """``--vectors FILE`` with ``--text-key/--id-key/--vector-key`` → ``vectors:FILE?text=…&id=…&vector=…``."""
+    from urllib.parse import urlencode
+
+    if file.startswith("vectors:"):
+        return file
+    keys = {"text": config.text_key, "id": config.id_key, "vector": vector_key}
+    defaults = {"text": _I.text_key, "id": _I.id_key, "vector": None}
+    query = urlencode({k: v for k, v in keys.items() if v != defaults[k]})
+    return f"vectors:{file}" + (f"?{query}" if query else "")
 
 
 @index_group.command("add", context_settings=CONTEXT_SETTINGS)

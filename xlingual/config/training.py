@@ -7,7 +7,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from xlingual.choices import Device, InitMethod, MineMode, parse_choice
+from xlingual.choices import Device, InitMethod, MineMode, MissingTeacher, parse_choice
 from xlingual.errors import ConfigError
 
 #: The English teacher used when no ``--teacher`` is given.
@@ -69,6 +69,10 @@ class DistillConfig:
 
     teacher: str = field(default=DEFAULT_TEACHER, metadata=RESUME_COMPARED)
     student: str = field(default=DEFAULT_STUDENT, metadata=RESUME_COMPARED)
+    #: The teacher's prompt name (E5/BGE-style ``query``/``passage``); ``None``: the teacher's default prompt.
+    teacher_prompt: str | None = field(default=None, metadata=RESUME_COMPARED)
+    #: With a ``vectors:`` teacher: pairs whose English has no vector are refused ("error") or dropped ("drop").
+    missing_teacher: str = field(default=MissingTeacher.ERROR.value, metadata=RESUME_COMPARED)
     #: Training corpora (any data spec); the bundled pairs by default.
     train: list[str] = field(default_factory=lambda: ["builtin:train"], metadata=RESUME_COMPARED)
     #: Dev corpus for the curves in metrics.jsonl; its sentences are also removed from training (leakage).
@@ -158,6 +162,19 @@ class DistillConfig:
             ),
             (bool(self.train), "no training data: pass at least one --train"),
             (not self.extra_dev or self.dev is not None, "--dev none cannot come with more --dev sets; drop 'none'"),
+            (
+                self.missing_teacher in set(MissingTeacher),
+                f"--missing-teacher {self.missing_teacher!r}: choose one of {', '.join(MissingTeacher)}",
+            ),
+            (
+                not self.student.startswith("vectors:"),
+                f"--student {self.student}: a vectors file cannot be trained; the student must be a model "
+                "(e.g. builtin:me5-small); vectors: is for --teacher",
+            ),
+            (
+                not (self.teacher_prompt and self.teacher.startswith("vectors:")),
+                f"--teacher-prompt {self.teacher_prompt}: a vectors: teacher is fixed and has no prompt; drop it",
+            ),
             (self.init in set(InitMethod), f"--init {str(self.init)!r}: choose one of {', '.join(InitMethod)}"),
             (self.init_max_pairs >= 1, f"--init-max-pairs {self.init_max_pairs}: must be at least 1"),
             (
@@ -194,6 +211,8 @@ class EvalConfig:
     #: Reuse embeddings from the on-disk cache (``$XLINGUAL_HOME/embeddings``) for models given as specs;
     #: a cached model is not even loaded.
     cache: bool = True
+    #: The teacher's prompt name (``--teacher-prompt``: E5/BGE-style ``query``/``passage``); ``None``: its default.
+    teacher_prompt: str | None = None
 
     def __post_init__(self) -> None:
         for name in ("batch_size", "margin_k", "margin_candidates"):

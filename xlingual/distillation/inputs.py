@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from xlingual.data.clean import CleanStats
     from xlingual.data.readers import ParallelCorpus
     from xlingual.models.onnx_encoder import OnnxEncoder
+    from xlingual.models.vectors import VectorTeacher
 
 logger = logging.getLogger(__name__)
 
@@ -44,10 +45,14 @@ class TrainingData:
 class Teacher:
     """The loaded teacher and the identity of its weights (the cache key's model id)."""
 
-    model: SentenceTransformer | OnnxEncoder
-    #: Content fingerprint of the teacher's folder, or its spec when it has no local folder.
+    model: SentenceTransformer | OnnxEncoder | VectorTeacher
+    #: Content fingerprint of the teacher's folder (of a vectors file: its checksum), or its spec otherwise.
     fingerprint: str
     max_seq_length: int
+    #: The prompt text the teacher prepends (``--teacher-prompt``, else its default); ``None``: none.
+    prompt: str | None = None
+    #: ``--teacher-prompt``: the prompt's name, passed to the teacher's ``encode``.
+    prompt_name: str | None = None
 
 
 @dataclass(frozen=True)
@@ -93,25 +98,87 @@ def _read_dev(spec: str, config: DistillConfig) -> ParallelCorpus:
 
 
 def load_teacher(config: DistillConfig, device: str) -> Teacher:
-    """Load the teacher on ``device`` and fingerprint its folder."""
+    """Load the teacher on ``device`` (a ``vectors:`` file: read and checked) and fingerprint it."""
     from xlingual.models import specs as models
+    from xlingual.models.encoder import prompt_text
+    from xlingual.models.vectors import VectorTeacher
 
     logger.info("loading teacher %s and student %s on %s", config.teacher, config.student, device)
     model = models.load_model(config.teacher, device=device)
+    if isinstance(model, VectorTeacher):
+        dim = model.get_embedding_dimension()
+        logger.info("teacher vectors: %d texts × %d dimensions from %s", len(model), dim, model.source.path)
+        return Teacher(model, model.fingerprint, 0)
     path = models.resolve_model_path(config.teacher)
     fingerprint = models.fingerprint(path) if path else config.teacher
-    return Teacher(model, fingerprint, int(getattr(model, "max_seq_length", 0) or 0))
+    prompt = prompt_text(model, config.teacher_prompt)
+    return Teacher(model, fingerprint, int(getattr(model, "max_seq_length", 0) or 0), prompt, config.teacher_prompt)
+
+
+def match_teacher(config: DistillConfig, data: TrainingData, teacher: Teacher) -> TrainingData:
+    """With a ``vectors:`` teacher, keep the pairs whose English has a vector (``--missing-teacher``); else ``data``.
+
+    Every set (training and each dev set) is checked before anything is written: a set with no vector at
+    all, or any missing one under ``--missing-teacher error``, raises :class:`DataError` with the count,
+    the first sentences and the fix.
+    """
+    from xlingual.models.vectors import VectorTeacher
+
+    if not isinstance(teacher.model, VectorTeacher):
+        return data
+    vectors = teacher.model
+    train = _with_vectors(vectors, data.train, "training pairs", config)
+    dev = _with_vectors(vectors, data.dev, f"dev set {config.dev}", config) if data.dev is not None else None
+    extra = tuple((spec, _with_vectors(vectors, corpus, f"dev set {spec}", config)) for spec, corpus in data.extra_dev)
+    return TrainingData(train, data.clean_stats, dev, extra)
+
+
+def _with_vectors(vectors: VectorTeacher, corpus: ParallelCorpus, what: str, config: DistillConfig) -> ParallelCorpus:
+    from xlingual.choices import MissingTeacher
+    from xlingual.errors import DataError
+
+    absent = vectors.missing(list(corpus.en))
+    if not absent:
+        return corpus
+    first = ", ".join(repr(corpus.en[i][:40]) for i in absent[:3])
+    file = vectors.source.path
+    if len(absent) == len(corpus):
+        raise DataError(
+            f"none of the {len(corpus)} English sentences of the {what} has a vector in {file} (first: {first}); "
+            "the file must hold the vectors of exactly these English texts (xlingual embed them into it)"
+            + (", or leave that --dev out" if what.startswith("dev") else "")
+        )
+    if config.missing_teacher == MissingTeacher.ERROR:
+        raise DataError(
+            f"{len(absent)} of the {len(corpus)} English sentences of the {what} have no vector in {file} "
+            f"(first: {first}); add their vectors to the file, or pass --missing-teacher drop to train without them"
+        )
+    logger.warning(
+        "%d of the %d %s have no teacher vector in %s and are dropped (first: %s)",
+        *(len(absent), len(corpus), what, file, first),
+    )
+    keep = sorted(set(range(len(corpus))) - set(absent))
+    return corpus.select(keep)
 
 
 def embed_with_teacher(teacher: Teacher, texts: Sequence[str], *, quiet: bool) -> np.ndarray:
-    """Teacher embeddings of ``texts`` → ``(n, dim)`` float32, L2-normalised, from the on-disk cache."""
+    """Teacher embeddings of ``texts`` → ``(n, dim)`` float32, L2-normalised, from the on-disk cache.
+
+    A ``vectors:`` teacher's are read from its file (they are its cache).
+    """
     from xlingual.cache import EmbeddingCache, cache_key
     from xlingual.models.specs import encode
+    from xlingual.models.vectors import VectorTeacher
 
-    key = cache_key(teacher.fingerprint, texts, max_seq_length=teacher.max_seq_length)
+    if isinstance(teacher.model, VectorTeacher):
+        return teacher.model.lookup(texts)
+    from xlingual.evaluation.evaluator import prompt_cache_extra
+
+    extra = prompt_cache_extra(teacher.prompt_name)  # the same key as evaluate's (a default prompt: the folder's)
+    key = cache_key(teacher.fingerprint, texts, max_seq_length=teacher.max_seq_length, extra=extra)
 
     def compute(chunk: Sequence[str]) -> np.ndarray:
-        return encode(teacher.model, chunk, batch_size=128)
+        return encode(teacher.model, chunk, batch_size=128, prompt_name=teacher.prompt_name)
 
     def progress(done: int, total: int) -> None:
         if not quiet:

@@ -6,10 +6,11 @@ error, onto the teacher's embedding of the English sentence (Reimers & Gurevych,
     loss = MSE(student(en), teacher(en)) + MSE(student(ja), teacher(en))  [+ w · InfoNCE(student(ja), teacher(en))]
 
 The optional in-batch contrastive term (``contrastive_weight``, on by default: see ``eval/ABLATION.md``)
-optimises the cross-model ranking directly. :func:`distill` reads top to bottom: prepare the run directory
-→ load the pairs → the teacher's vectors (cached, :mod:`.inputs`) → the student and its closed-form head
-(:mod:`.student`, :mod:`.head`) → the optimisation loop with checkpoints and dev evaluation (:mod:`.loop`,
-:mod:`.checkpoint`, :mod:`.dev`) → publish ``RUN/model`` (:mod:`.publish`) and the report (:mod:`.report`).
+optimises the cross-model ranking directly. :func:`distill` reads top to bottom: load the pairs and the
+teacher (checked before anything is written) → prepare the run directory → the teacher's vectors (cached,
+:mod:`.inputs`) → the student and its closed-form head (:mod:`.student`, :mod:`.head`) → the optimisation
+loop with checkpoints and dev evaluation (:mod:`.loop`, :mod:`.checkpoint`, :mod:`.dev`) → publish
+``RUN/model`` (:mod:`.publish`) and the report (:mod:`.report`).
 DDP when launched with ``torchrun`` (:mod:`.distributed`).
 
 Example::
@@ -36,12 +37,20 @@ from xlingual.distillation.checkpoint import Checkpointer, Position, intact_chec
 from xlingual.distillation.dev import DEV_METRICS, DevSet, dev_set_name, evaluate_dev
 from xlingual.distillation.distributed import DistInfo, barrier, place
 from xlingual.distillation.head import build_head
-from xlingual.distillation.inputs import TeacherVectors, TrainingData, load_teacher, load_training_data, teacher_vectors
+from xlingual.distillation.inputs import (
+    TeacherVectors,
+    TrainingData,
+    load_teacher,
+    load_training_data,
+    match_teacher,
+    teacher_vectors,
+)
 from xlingual.distillation.loop import LoopParts, LoopResult, make_optimizer, plan_schedule, train_loop, wrap_for_ddp
 from xlingual.distillation.negatives import hard_neighbours
 from xlingual.distillation.publish import publish_model
 from xlingual.distillation.student import load_student
 from xlingual.errors import ConfigError, DiskFullError, XlingualError
+from xlingual.models.vectors import VectorTeacher
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -133,10 +142,11 @@ def _distill(config: DistillConfig) -> RunResult:
     """The stage, one step per line; rank 0 writes every file."""
     device, dist = place(config.device)
     run_dir = Path(config.out)
-    rundir.prepare_run_dir(run_dir, config, dist)
-    seed_everything(config.seed)
-    data = load_training_data(config)
+    data = load_training_data(config)  # inputs are read and checked before the run directory is touched
     teacher = load_teacher(config, device)
+    data = match_teacher(config, data, teacher)
+    rundir.prepare_run_dir(run_dir, config, dist, teacher.fingerprint)
+    seed_everything(config.seed)
     resume_from = intact_checkpoint(run_dir, dist) if config.resume else None
     student_model = load_student(config, data, resume_from, device, dist)
     vectors = teacher_vectors(teacher, data, quiet=config.quiet)
@@ -260,6 +270,8 @@ def _run_details(parts: LoopParts, student: Student, teacher: Teacher, data: Tra
     """What config.json records beside the settings: what the run found and decided."""
     return {
         "teacher_fingerprint": teacher.fingerprint,
+        "teacher_prompt": teacher.prompt,
+        **({"teacher_vectors": teacher.model.describe()} if isinstance(teacher.model, VectorTeacher) else {}),
         "total_steps": parts.schedule.total_steps,
         "warmup_steps": parts.schedule.warmup_steps,
         "world_size": parts.dist.world,
@@ -278,6 +290,7 @@ def _model_meta(config: DistillConfig, teacher: Teacher) -> dict[str, object]:
         "xlingual_version": __version__,
         "teacher": config.teacher,
         "teacher_fingerprint": teacher.fingerprint,
+        "teacher_prompt": teacher.prompt,
         "student": config.student,
         "train": config.train,
         "max_seq_length": config.max_seq_length,

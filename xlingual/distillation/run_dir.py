@@ -53,16 +53,22 @@ def config_record(config: DistillConfig) -> dict[str, Any]:
     return {f.name: _plain(getattr(config, f.name)) for f in dataclasses.fields(config)}
 
 
-def _saved_settings(run_dir: Path) -> dict[str, Any]:
+def _read_config(run_dir: Path) -> dict[str, Any]:
+    """The run's whole config.json (settings under ``config``, what the run found beside them)."""
     path = run_dir / CONFIG_FILE
     if not path.is_file():
         raise ConfigError(f"--resume: {run_dir} holds no run (no config.json); drop --resume to start one")
     try:
-        settings = json.loads(path.read_text(encoding="utf-8"))["config"]
-        if not isinstance(settings, dict):
-            raise TypeError(f"'config' is {type(settings).__name__}")
+        record = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(record, dict) or not isinstance(record["config"], dict):
+            raise TypeError("'config' is not an object")
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise ConfigError(f"--resume: {path} cannot be read ({exc}); start a new run with another --out") from exc
+    return record
+
+
+def _saved_settings(run_dir: Path) -> dict[str, Any]:
+    settings = _read_config(run_dir)["config"]
     # A run written before a setting existed ran with that setting's default then.
     return {**_defaults(), **_BEFORE_THEY_EXISTED, **settings}
 
@@ -108,8 +114,12 @@ def resume_config(out: Path, explicit: Mapping[str, Any]) -> DistillConfig:
     return DistillConfig(**values)
 
 
-def check_same_config(run_dir: Path, config: DistillConfig) -> None:
-    """Refuse ``--resume`` with settings that differ from the run's in what ``--resume`` compares."""
+def check_same_config(run_dir: Path, config: DistillConfig, teacher_fingerprint: str | None = None) -> None:
+    """Refuse ``--resume`` with settings that differ from the run's in what ``--resume`` compares.
+
+    With ``teacher_fingerprint``, the teacher must also be the one the run started with (a ``vectors:`` file
+    rewritten since, a teacher folder changed in place).
+    """
     saved = _saved_settings(run_dir)
     current = config_record(config)
     differ = [
@@ -117,6 +127,10 @@ def check_same_config(run_dir: Path, config: DistillConfig) -> None:
         for k in DistillConfig.resume_compared()
         if saved.get(k) != current[k]
     ]
+    recorded = _read_config(run_dir).get("teacher_fingerprint")
+    if teacher_fingerprint and recorded and recorded != teacher_fingerprint:
+        was, now = recorded[:20], teacher_fingerprint[:20]
+        differ.append(f"the teacher {config.teacher} changed (fingerprint {was}…, now {now}…)")
     if differ:
         raise ConfigError(
             f"--resume: {run_dir} was started with other settings ({'; '.join(differ)}). "
@@ -124,14 +138,16 @@ def check_same_config(run_dir: Path, config: DistillConfig) -> None:
         )
 
 
-def prepare_run_dir(run_dir: Path, config: DistillConfig, dist: DistInfo) -> None:
+def prepare_run_dir(
+    run_dir: Path, config: DistillConfig, dist: DistInfo, teacher_fingerprint: str | None = None
+) -> None:
     """Check that the run may start (or resume) in ``run_dir``; clear it for ``--overwrite``; sweep temporaries."""
     state_exists = (run_dir / CONFIG_FILE).is_file()
     finished = (run_dir / "model" / "modules.json").is_file()
     if config.resume:
         if not state_exists:
             raise ConfigError(f"--resume: {run_dir} holds no run (no config.json); drop --resume to start one")
-        check_same_config(run_dir, config)
+        check_same_config(run_dir, config, teacher_fingerprint)
     elif state_exists or finished:
         if not config.overwrite:
             raise ConfigError(

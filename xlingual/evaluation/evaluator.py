@@ -72,11 +72,13 @@ def load_encoder(model: ModelLike, device: str | None) -> Encoder:
     return model
 
 
-def embed(model: Encoder, texts: Sequence[str], batch_size: int, show_progress: bool) -> np.ndarray:
-    """Embeddings of ``texts`` by ``model``: ``(n, dim)`` float32, L2-normalised."""
+def embed(
+    model: Encoder, texts: Sequence[str], batch_size: int, show_progress: bool, prompt_name: str | None = None
+) -> np.ndarray:
+    """Embeddings of ``texts`` by ``model``: ``(n, dim)`` float32, L2-normalised (``prompt_name``: not the default)."""
     from xlingual.models.specs import encode
 
-    return encode(model, texts, batch_size=batch_size, show_progress=show_progress)
+    return encode(model, texts, batch_size=batch_size, show_progress=show_progress, prompt_name=prompt_name)
 
 
 def _check_pairs(en: Sequence[str], ja: Sequence[str]) -> None:
@@ -194,27 +196,34 @@ class SpecEmbedder:
             return self.loaded[model]
         return load_encoder(model, self.config.device)
 
-    def __call__(self, spec: ModelLike, texts: Sequence[str]) -> np.ndarray:
-        """Embeddings of ``texts`` by ``spec``, from the on-disk cache when the spec names a local model."""
-        key = _spec_cache_key(spec, texts) if self.config.cache and isinstance(spec, str) else None
+    def __call__(self, spec: ModelLike, texts: Sequence[str], prompt_name: str | None = None) -> np.ndarray:
+        """Embeddings of ``texts`` by ``spec`` (with ``prompt_name``), from the on-disk cache for a local model."""
+        cacheable = self.config.cache and isinstance(spec, str)
+        key = _spec_cache_key(str(spec), texts, prompt_cache_extra(prompt_name)) if cacheable else None
         if key is None:
-            return self._embed(spec, texts)
+            return self._embed(spec, texts, prompt_name)
         from xlingual.cache import EmbeddingCache
 
         cached = EmbeddingCache().get_or_compute(
-            key, texts, lambda chunk: self._embed(spec, chunk), meta={"model": str(spec)}
+            key, texts, lambda chunk: self._embed(spec, chunk, prompt_name), meta={"model": str(spec)}
         )
         return np.asarray(cached)
 
-    def _embed(self, spec: ModelLike, texts: Sequence[str]) -> np.ndarray:
-        return embed(self.load(spec), texts, self.config.batch_size, self.config.show_progress)
+    def _embed(self, spec: ModelLike, texts: Sequence[str], prompt_name: str | None = None) -> np.ndarray:
+        return embed(self.load(spec), texts, self.config.batch_size, self.config.show_progress, prompt_name)
 
 
-def _spec_cache_key(spec: str, texts: Sequence[str]) -> str | None:
+def prompt_cache_extra(prompt_name: str | None) -> str:
+    """The cache key's ``extra`` for embeddings made with a named prompt (``""``: the model's default)."""
+    return f"prompt_name:{prompt_name}" if prompt_name is not None else ""
+
+
+def _spec_cache_key(spec: str, texts: Sequence[str], extra: str = "") -> str | None:
     """Cache key of a model spec's embeddings of ``texts`` (the distillation's teacher convention), or None.
 
     The key is the folder's content fingerprint (weights, prompts and settings included) plus its
-    ``max_seq_length``, so the teacher vectors cached by ``xlingual distill`` are found here too.
+    ``max_seq_length`` (and ``extra``: a named prompt), so the teacher vectors cached by ``xlingual distill``
+    are found here too.
     """
     from xlingual.cache import cache_key
     from xlingual.models.specs import fingerprint, resolve_model_path
@@ -227,8 +236,8 @@ def _spec_cache_key(spec: str, texts: Sequence[str]) -> str | None:
     if settings.is_file():
         max_seq_length = int(json.loads(settings.read_text(encoding="utf-8")).get("max_seq_length") or 0)
     if max_seq_length < 1:  # newer folders keep it elsewhere; the fingerprint covers every settings file anyway
-        return cache_key(fingerprint(path), texts, max_seq_length=1, extra="max_seq_length:from-folder")
-    return cache_key(fingerprint(path), texts, max_seq_length=max_seq_length)
+        return cache_key(fingerprint(path), texts, max_seq_length=1, extra="max_seq_length:from-folder" + extra)
+    return cache_key(fingerprint(path), texts, max_seq_length=max_seq_length, extra=extra)
 
 
 def _named(models: Sequence[ModelLike] | Mapping[str, ModelLike]) -> list[tuple[str, ModelLike]]:
@@ -312,12 +321,14 @@ def evaluate(
     teacher_en = None
     if teacher is not None:
         logger.info("embedding %d English sentences with the teacher", len(en_texts))
-        teacher_en = embedder(teacher, en_texts)
+        teacher_en = embedder(teacher, en_texts, prompt_name=config.teacher_prompt)
     evaluator = TranslationEvaluator(en_texts, ja_texts, teacher_en_emb=teacher_en, config=config)
     rows: list[Metrics] = []
     similarities: list[PairSimilarities] = []
     for name, spec in named:
-        same_as_teacher = teacher_en is not None and isinstance(spec, str) and spec == teacher
+        same_as_teacher = (
+            teacher_en is not None and isinstance(spec, str) and spec == teacher and config.teacher_prompt is None
+        )
         row, sims = _evaluate_model(
             evaluator, embedder, name, spec, reuse_teacher_en=same_as_teacher, sts_data=sts_data
         )

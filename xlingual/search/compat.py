@@ -43,7 +43,10 @@ class ModelInfo:
     def from_spec(cls, spec: str) -> ModelInfo:
         """Resolve ``spec`` (converting a built-in if needed) and read its fingerprints."""
         from xlingual.models.specs import fingerprint, resolve_model_path
+        from xlingual.models.vectors import VectorsSpec, file_fingerprint, is_vectors_spec
 
+        if is_vectors_spec(spec):  # a teacher given as vectors: the file's checksum is its identity
+            return cls(spec, file_fingerprint(VectorsSpec.parse(spec)))
         path = resolve_model_path(spec)
         if path is None:
             return cls(spec)

@@ -81,7 +81,12 @@ class _State:
 
 def _load_model(spec: str, device: str | None) -> Any:
     from xlingual.models import specs as models
+    from xlingual.models.vectors import is_vectors_spec
 
+    if is_vectors_spec(spec):
+        from xlingual.search.from_vectors import refuse_to_embed
+
+        raise refuse_to_embed(spec)
     return models.load_model(spec, device=device)
 
 
@@ -226,6 +231,18 @@ class Index:
             encoder=encoder,
             hubness_r=None if hub is None else hub.r,
         )
+
+    @classmethod
+    def from_vectors(
+        cls, vectors: str | os.PathLike[str], out: str | os.PathLike[str], *, config: IndexConfig | None = None
+    ) -> Index:
+        """Build an index from precomputed vectors and their texts (:mod:`xlingual.search.from_vectors`).
+
+        Example: ``Index.from_vectors("en.parquet", "idx", config=IndexConfig(query_model="runs/v/model"))``.
+        """
+        from xlingual.search.from_vectors import build_from_vectors
+
+        return build_from_vectors(vectors, out, config or IndexConfig())
 
     @classmethod
     def load(
