@@ -3,6 +3,7 @@
     python eval/bench_encode.py                                   # builtin:me5-small, Tanaka test set if present
     python eval/bench_encode.py --model runs/tanaka/model --export-dir exported --sentences 2000
     python eval/bench_encode.py --pairs builtin:dev --threads 2 --rounds 5
+    python eval/bench_encode.py --model runs/t/model --static runs/static --teacher builtin:minilm-en  # + static
 
 The model is exported once (``xlingual export --format onnx --quantize int8``; ``--export-dir`` reuses or
 keeps an export). Speed: the same sentences (English and Japanese halves of the pairs file, cycled to
@@ -10,7 +11,9 @@ keeps an export). Speed: the same sentences (English and Japanese halves of the 
 reported (other processes on the machine only ever slow a round down) with the median beside it.
 ONNX rows also show the share of time spent in the tokenizer. Accuracy: translation retrieval on the
 pairs (``xlingual.evaluation.evaluator``: en→ja, ja→en top-1, exact search), every engine on every pair.
-Target (issue 6): int8 ≥ 2.5× sentence-transformers with ≤ 1 point of mean accuracy lost.
+Target (issue 6): int8 ≥ 2.5× sentence-transformers with ≤ 1 point of mean accuracy lost. ``--static DIR`` adds a
+static student (``xlingual distill-static``) as one more engine; ``--teacher`` adds the cross-model accuracy
+(student ja → teacher en) of every engine.
 """
 
 from __future__ import annotations
@@ -83,6 +86,8 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None, help="torch and onnxruntime threads (default: all)")
+    parser.add_argument("--static", type=Path, help="a static student's folder, timed and scored beside the others")
+    parser.add_argument("--teacher", help="teacher spec: adds cross-model accuracy (student ja → teacher en)")
     args = parser.parse_args()
 
     import torch
@@ -104,19 +109,21 @@ def main() -> None:
         "onnx float32": OnnxEncoder(export_dir / "onnx", threads=threads),
         "onnx int8": OnnxEncoder(export_dir / "onnx-int8", threads=threads),
     }
+    if args.static is not None:
+        engines["static"] = SentenceTransformer(str(args.static), device="cpu")
     print(
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, {threads} threads, "
         f"load average {os.getloadavg()[0]:.1f}; {len(sentences)} sentences from {pairs}, batch {args.batch_size}"
     )
     seconds = time_rounds(engines, sentences, args.batch_size, args.rounds)
-    report = evaluate(engines, corpus, config=EvalConfig(batch_size=args.batch_size, cache=False))
+    report = evaluate(engines, corpus, args.teacher, config=EvalConfig(batch_size=args.batch_size, cache=False))
     accuracy = {row["model"]: row for row in report.metrics}
 
     base_rate = len(sentences) / min(seconds["sentence-transformers"])
     base_acc = float(accuracy["sentence-transformers"]["mean_acc"])
     header = (
         f"{'engine':<22} {'sent/s best':>11} {'median':>8} {'speed-up':>8} {'tokenizer':>9} "
-        f"{'en2ja':>6} {'ja2en':>6} {'mean':>6} {'Δ mean':>7}  size"
+        f"{'en2ja':>6} {'ja2en':>6} {'mean':>6} {'Δ mean':>7} {'cross':>6}  size"
     )
     print(f"\n{len(corpus.en)} pairs for accuracy (%), {args.rounds} timed rounds\n{header}")
     for name, encoder in engines.items():
@@ -128,13 +135,16 @@ def main() -> None:
         if isinstance(encoder, OnnxEncoder):
             share = f"{tokenizer_seconds(encoder, sentences, args.batch_size) / min(seconds[name]):.0%}"
             size = f"{(encoder.path / 'model.onnx').stat().st_size / 2**20:.0f} MB"
-        elif st_path is not None:
-            size = f"{sum(p.stat().st_size for p in st_path.rglob('*.safetensors')) / 2**20:.0f} MB"
+        else:
+            folder = args.static if name == "static" else st_path
+            if folder is not None:
+                size = f"{sum(p.stat().st_size for p in Path(folder).rglob('*.safetensors')) / 2**20:.0f} MB"
+        cross = f"{100 * row['cross_ja2en_acc']:>6.2f}" if "cross_ja2en_acc" in row else f"{'-':>6}"
         delta = 100 * (float(row["mean_acc"]) - base_acc)
         print(
             f"{name:<22} {best:>11.1f} {median:>8.1f} {best / base_rate:>7.2f}× {share:>9} "
             f"{100 * row['en2ja_acc']:>6.2f} {100 * row['ja2en_acc']:>6.2f} {100 * row['mean_acc']:>6.2f} "
-            f"{delta:>+7.2f}  {size}"
+            f"{delta:>+7.2f} {cross}  {size}"
         )
     int8_speedup = min(seconds["sentence-transformers"]) / min(seconds["onnx int8"])
     int8_loss = 100 * (base_acc - float(accuracy["onnx int8"]["mean_acc"]))

@@ -1,7 +1,7 @@
 """xlingual: make an English sentence-embedding model speak Japanese by knowledge distillation.
 
 One subpackage per stage (``models``, ``data``, ``distillation``, ``evaluation``, ``search``, ``export``,
-``transfer``);
+``transfer``, ``static``);
 the names below are the short public API, imported on first use so that ``import xlingual`` stays cheap
 (no torch)::
 
@@ -33,6 +33,7 @@ _CONFIGS = (
     "MineConfig",
     "SearchConfig",
     "ServeConfig",
+    "StaticConfig",
     "TrimConfig",
 )
 
@@ -50,6 +51,8 @@ _LAZY = {
     "Classifier": "xlingual.transfer.classifier",
     "fit_classifier": "xlingual.transfer.classifier",
     "evaluate_classifier": "xlingual.transfer.evaluate",
+    "distill_static": "xlingual.static.build",
+    "VectorTeacher": "xlingual.models.vectors",
     **dict.fromkeys(_CONFIGS, "xlingual.config"),
 }
 

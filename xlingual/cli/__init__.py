@@ -19,6 +19,7 @@ from xlingual.cli.evaluate import evaluate, mine
 from xlingual.cli.export import embed, export_command, trim_command
 from xlingual.cli.models import models
 from xlingual.cli.search import index_group, search, serve
+from xlingual.cli.static import distill_static
 
 __all__ = ["XlingualGroup", "cli", "main", "setup_logging"]
 
@@ -38,7 +39,7 @@ def cli() -> None:
 
 for _command in (models, data, distill, evaluate, mine, index_group, search, serve, embed, export_command):
     cli.add_command(_command)
-for _command in (trim_command, classify, demo):
+for _command in (trim_command, classify, distill_static, demo):
     cli.add_command(_command)
 
 

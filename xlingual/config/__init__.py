@@ -6,6 +6,7 @@ all importable from here: ``from xlingual.config import DistillConfig``.
 
 from xlingual.config.export import EmbedConfig, ExportConfig, TrimConfig
 from xlingual.config.search import IndexConfig, SearchConfig, ServeConfig
+from xlingual.config.static import StaticConfig
 from xlingual.config.training import (
     DEFAULT_STUDENT,
     DEFAULT_TEACHER,
@@ -34,6 +35,7 @@ __all__ = [
     "MineConfig",
     "SearchConfig",
     "ServeConfig",
+    "StaticConfig",
     "TrimConfig",
     "xlingual_home",
 ]
