@@ -128,6 +128,15 @@ def test_teacher_prompt_is_used_and_recorded(tiny_models, tiny_unigram_student, 
     assert not np.allclose(with_prompt, encode(model, texts), atol=1e-3)  # the default prompt is "query: "
     result = distill(config)
     assert json.loads((result.run_dir / "config.json").read_text())["teacher_prompt"] == "passage: "
+    provenance = json.loads((result.model_dir / "xlingual_distill.json").read_text())
+    assert provenance["teacher_prompt_name"] == "passage"
+    # a static student built from it trains on the same prompted teacher vectors
+    from xlingual.config import StaticConfig
+    from xlingual.static import distill_static
+
+    static = distill_static(StaticConfig(source=str(result.model_dir), train=[str(corpus[0])], out=tmp_path / "static",
+                                         epochs=1, batch_size=4, negatives=0, quiet=True))  # fmt: skip
+    assert json.loads((static.model_dir / "xlingual_distill.json").read_text())["teacher_prompt_name"] == "passage"
     with pytest.raises(ModelError, match=r"prompt name 'heading' is not one of the model's prompts"):
         distill(
             distill_config(

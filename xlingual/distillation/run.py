@@ -291,6 +291,7 @@ def _model_meta(config: DistillConfig, teacher: Teacher) -> dict[str, object]:
         "teacher": config.teacher,
         "teacher_fingerprint": teacher.fingerprint,
         "teacher_prompt": teacher.prompt,
+        "teacher_prompt_name": teacher.prompt_name,
         "student": config.student,
         "train": config.train,
         "max_seq_length": config.max_seq_length,

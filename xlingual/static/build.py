@@ -64,14 +64,16 @@ def _source_dir(spec: str) -> Path:
     return path
 
 
-def _teacher_spec(source: Path, config: StaticConfig) -> str:
+def _teacher_spec(source: Path, config: StaticConfig) -> tuple[str, str | None]:
+    """The teacher (and its ``--teacher-prompt`` name) whose vectors train the table: given, or the source's own."""
     if config.teacher:
-        return config.teacher
+        return config.teacher, None
     record = source / "xlingual_distill.json"
     if record.is_file():
-        teacher = json.loads(record.read_text(encoding="utf-8")).get("teacher")
+        meta = json.loads(record.read_text(encoding="utf-8"))
+        teacher, prompt_name = meta.get("teacher"), meta.get("teacher_prompt_name")
         if isinstance(teacher, str) and teacher:
-            return teacher
+            return teacher, prompt_name if isinstance(prompt_name, str) else None
     raise ConfigError(
         f"{source} does not say which teacher it was distilled from (no xlingual_distill.json); name it: --teacher SPEC"
     )
@@ -106,10 +108,10 @@ def distill_static(config: StaticConfig) -> StaticResult:
     out = Path(config.out)
     _check_out(out, config.overwrite)
     source = _source_dir(config.source)
-    teacher_spec = _teacher_spec(source, config)
+    teacher_spec, prompt_name = _teacher_spec(source, config)
     inputs = DistillConfig(
-        teacher=teacher_spec, student=config.source, train=config.train, dev=None, exclude=config.exclude,
-        detokenize=config.detokenize, quiet=config.quiet, missing_teacher="drop",
+        teacher=teacher_spec, teacher_prompt=prompt_name, student=config.source, train=config.train, dev=None,
+        exclude=config.exclude, detokenize=config.detokenize, quiet=config.quiet, missing_teacher="drop",
     )  # fmt: skip
     data = load_training_data(inputs)
     teacher = load_teacher(inputs, config.device)
@@ -133,6 +135,8 @@ def distill_static(config: StaticConfig) -> StaticResult:
     meta: dict[str, Any] = {
         "teacher": teacher_spec,
         "teacher_fingerprint": teacher.fingerprint,
+        "teacher_prompt": teacher.prompt,
+        "teacher_prompt_name": prompt_name,
         "source": config.source,
         "train": config.train,
         "corpus": config.corpus,
