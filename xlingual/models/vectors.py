@@ -351,7 +351,8 @@ class VectorTeacher:
 
     def lookup(self, texts: Sequence[str]) -> np.ndarray:
         """The stored vectors of ``texts`` ``(n, dim)`` float32, L2-normalised; unknown texts raise."""
-        absent = self.missing(texts)
+        rows = [self.rows.get(normalize_text(text), -1) for text in texts]  # each text normalised once
+        absent = [i for i, row in enumerate(rows) if row < 0]
         if absent:
             first = ", ".join(_short(texts[i], 40) for i in absent[:3])
             raise ModelError(
@@ -360,7 +361,7 @@ class VectorTeacher:
             )
         if not len(texts):
             return np.zeros((0, self.get_embedding_dimension()), dtype=np.float32)
-        return self.vectors[[self.rows[normalize_text(text)] for text in texts]]
+        return self.vectors[rows]
 
     def encode(self, sentences: Any, /, *args: Any, **kwargs: Any) -> np.ndarray:
         """Like ``SentenceTransformer.encode`` for the texts the file holds (options are ignored)."""

@@ -45,6 +45,7 @@ from xlingual.config import IndexConfig, SearchConfig
 from xlingual.data.documents import Passage
 from xlingual.errors import DiskFullError, SearchIndexError
 from xlingual.models.encoder import Encoder, prompt_text
+from xlingual.models.vectors import is_vectors_spec
 from xlingual.search import ann, building, calibration, faiss_ops, hubness, storage
 from xlingual.search.ann import IndexSpec
 from xlingual.search.compat import ModelInfo, check_compatible, model_dim, same_model
@@ -81,7 +82,6 @@ class _State:
 
 def _load_model(spec: str, device: str | None) -> Any:
     from xlingual.models import specs as models
-    from xlingual.models.vectors import is_vectors_spec
 
     if is_vectors_spec(spec):
         from xlingual.search.from_vectors import refuse_to_embed
@@ -373,6 +373,10 @@ class Index:
         key = spec or self.model.spec
         if key in self._encoders:
             return self._encoders[key]
+        if is_vectors_spec(key):  # refused before ModelInfo.from_spec would hash the (possibly large) file
+            from xlingual.search.from_vectors import refuse_to_embed
+
+            raise refuse_to_embed(key)
         if spec is None or spec == self.model.spec:
             info, current = self.model, ModelInfo.from_spec(self.model.spec)
             if self.model.fingerprint and current.fingerprint != self.model.fingerprint:

@@ -31,13 +31,6 @@ class StaticVocab:
     tokenizer: dict[str, Any]
     counts: dict[str, int]
 
-    @property
-    def size(self) -> int:
-        """Pieces in the vocabulary."""
-        from tokenizers import Tokenizer
-
-        return int(Tokenizer.from_str(json.dumps(self.tokenizer)).get_vocab_size())
-
 
 def transformer_tokenizer(model_dir: Path) -> dict[str, Any]:
     """The ``tokenizer.json`` of the model's Transformer module, parsed; a model without one raises."""
