@@ -16,7 +16,7 @@ $(PY):
 # torch first: a bare `torch` requirement would pull a multi-GB CUDA build; 2.13.0 is a local CPU wheel.
 $(STAMP): $(PY) pyproject.toml
 	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e ".[dev]"
+	$(PY) -m pip install -q -e ".[dev,openvino]"
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -101,6 +101,22 @@ def tiny_onnx(tiny_models, tmp_path_factory):
     return {"root": out, "onnx": out / "onnx", "int8": out / "onnx-int8", "source": tiny_models["student"]}
 
 
+@pytest.fixture(scope="session")
+def tiny_openvino(tiny_models, tmp_path_factory):
+    """The tiny student exported to OpenVINO: ``{"root", "openvino", "int8", "source"}`` (folders, source model).
+
+    Calibrated on 40 sentences of the bundled pairs; the tiny random model's accuracy is noise, so the int8
+    accuracy check only reports.
+    """
+    from xlingual.config import ExportConfig
+    from xlingual.export.model_export import export_model
+
+    out = tmp_path_factory.mktemp("tiny-openvino") / "export"
+    config = ExportConfig(formats=["openvino"], quantize="int8", calibration_size=40, int8_max_accuracy_drop=None)
+    export_model(tiny_models["student"], out, config)
+    return {"root": out, "openvino": out / "openvino", "int8": out / "openvino-int8", "source": tiny_models["student"]}
+
+
 @pytest.fixture()
 def isolated_home(tmp_path, monkeypatch):
     """A private $XLINGUAL_HOME so caches written by a test never leak into another."""

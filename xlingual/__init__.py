@@ -42,6 +42,7 @@ _LAZY = {
     "load_model": "xlingual.models.specs",
     "encode": "xlingual.models.specs",
     "OnnxEncoder": "xlingual.models.onnx_encoder",
+    "OpenVinoEncoder": "xlingual.models.openvino_encoder",
     "read_corpus": "xlingual.data.readers",
     "distill": "xlingual.distillation.run",
     "evaluate": "xlingual.evaluation.evaluator",

