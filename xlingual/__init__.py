@@ -53,6 +53,7 @@ _LAZY = {
     "fit_classifier": "xlingual.transfer.classifier",
     "evaluate_classifier": "xlingual.transfer.evaluate",
     "distill_static": "xlingual.static.build",
+    "StaticEncoder": "xlingual.static.encoder",
     "VectorTeacher": "xlingual.models.vectors",
     **dict.fromkeys(_CONFIGS, "xlingual.config"),
 }

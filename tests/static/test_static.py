@@ -133,3 +133,68 @@ def test_cli_json_and_overwrite(distilled, tmp_path):
     again = runner.invoke(cli, args)
     assert again.exit_code == 1 and "already holds a model; pass --overwrite" in again.output
     assert runner.invoke(cli, [*args, "--overwrite"]).exit_code == 0
+
+
+def test_static_encoder_gives_sentence_transformers_vectors(static_dir):
+    """load_model returns the NumPy encoder for a static folder: the same vectors as StaticEmbedding, no torch."""
+    from sentence_transformers import SentenceTransformer
+
+    from xlingual.static.encoder import StaticEncoder
+
+    texts = [*DOCS, "The weather is nice today.", "", "   ", "🦜🦜", "Where is the station?" * 50]
+    encoder = load_model(str(static_dir))
+    assert isinstance(encoder, StaticEncoder) and encoder.get_embedding_dimension() == 16
+    reference = SentenceTransformer(str(static_dir), device="cpu").encode(texts)
+    for batch_size in (1, 3, 1024):  # empty texts inside a batch, at its start and alone
+        np.testing.assert_allclose(encoder.encode(texts, batch_size=batch_size), reference, atol=1e-5)
+    np.testing.assert_allclose(encoder.encode(texts[0]), reference[0], atol=1e-5)
+    assert not encoder.encode([""]).any()  # no piece: a zero vector, like EmbeddingBag
+    assert isinstance(load_model(str(static_dir), pytorch=True), SentenceTransformer)
+    assert isinstance(load_model(str(static_dir), device="cpu"), StaticEncoder)
+    with pytest.raises(ModelError, match="a static model has no prompts"):
+        encoder.encode(["x"], prompt_name="query")
+
+
+def test_static_encoder_refuses_other_folders(static_dir, distilled, tmp_path):
+    import shutil
+
+    from xlingual.static.encoder import StaticEncoder, is_static_folder
+
+    assert not is_static_folder(distilled["model"])  # a transformer student
+    with pytest.raises(ModelError, match=r"is not a static model folder.*xlingual distill-static"):
+        StaticEncoder(distilled["model"])
+    broken = tmp_path / "broken"
+    shutil.copytree(static_dir, broken)
+    (broken / "model.safetensors").write_bytes(b"not safetensors")
+    with pytest.raises(ModelError, match=r"model\.safetensors cannot be read"):
+        StaticEncoder(broken)
+
+
+def test_static_encoder_without_torch(static_dir, tmp_path):
+    import subprocess
+    import sys
+    import textwrap
+
+    reference = load_model(str(static_dir)).encode(DOCS)
+    np.save(tmp_path / "reference.npy", reference)
+    script = textwrap.dedent(
+        f"""
+        import importlib.abc, sys
+
+        class NoTorch(importlib.abc.MetaPathFinder):
+            def find_spec(self, name, path=None, target=None):
+                if name.split(".")[0] in ("torch", "transformers", "sentence_transformers"):
+                    raise ImportError(name + " is blocked in this test")
+                return None
+
+        sys.meta_path.insert(0, NoTorch())
+        import numpy as np
+        from xlingual.models.specs import load_model
+
+        emb = load_model({str(static_dir)!r}).encode({DOCS!r})
+        assert np.allclose(emb, np.load({str(tmp_path / "reference.npy")!r}), atol=1e-6)
+        print("ok")
+        """
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.startswith("ok"), done.stderr[-3000:]

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from xlingual.data.readers import ParallelCorpus
     from xlingual.models.onnx_encoder import OnnxEncoder
     from xlingual.models.vectors import VectorTeacher
+    from xlingual.static.encoder import StaticEncoder
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +46,7 @@ class TrainingData:
 class Teacher:
     """The loaded teacher and the identity of its weights (the cache key's model id)."""
 
-    model: SentenceTransformer | OnnxEncoder | VectorTeacher
+    model: SentenceTransformer | OnnxEncoder | VectorTeacher | StaticEncoder
     #: Content fingerprint of the teacher's folder (of a vectors file: its checksum), or its spec otherwise.
     fingerprint: str
     max_seq_length: int

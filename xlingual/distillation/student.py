@@ -92,11 +92,11 @@ def load_student(
         student = SentenceTransformer(str(resume_from / "model"), device=device)
     else:
         spec = trimmed_student(config, data, dist) if config.trim_vocab else config.student
-        loaded = models.load_model(spec, device=device)
+        loaded = models.load_model(spec, device=device, pytorch=True)
         if not isinstance(loaded, SentenceTransformer):
             raise ConfigError(
-                f"The student {config.student} is an ONNX export, which cannot be trained; "
-                "pass the PyTorch model it was exported from"
+                f"The student {config.student} is an exported graph or a static model, which cannot be trained "
+                "here; pass the PyTorch transformer model it came from"
             )
         student = loaded
     student.max_seq_length = config.max_seq_length

@@ -220,7 +220,7 @@ def _load_source(spec: str) -> _Source:
     from xlingual.models.specs import fingerprint, load_model, resolve_model_path
 
     model_dir = resolve_model_path(spec)
-    model = load_model(spec, device="cpu")
+    model = load_model(spec, device="cpu", pytorch=True)
     if not isinstance(model, SentenceTransformer):  # pragma: no cover - onnx: specs are refused before
         raise ConfigError(f"{spec} is not a PyTorch sentence-transformers model")
     model.eval()

@@ -47,6 +47,7 @@ from xlingual.models.onnx_encoder import (
 )
 from xlingual.models.openvino_encoder import OPENVINO_FOLDER, OpenVinoEncoder
 from xlingual.models.vectors import VectorTeacher, is_vectors_spec
+from xlingual.static.encoder import StaticEncoder, is_static_folder
 
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
@@ -125,11 +126,15 @@ def _load_graph(spec: str, kind: FolderKind, device: str | None) -> OnnxEncoder:
     return encoder(_graph_dir(spec, kind))
 
 
-def load_model(spec: str, device: str | None = None) -> SentenceTransformer | OnnxEncoder | VectorTeacher:
-    """Load the model a spec names: a ``SentenceTransformer``, an ``OnnxEncoder`` or a ``VectorTeacher``.
+def load_model(
+    spec: str, device: str | None = None, *, pytorch: bool = False
+) -> SentenceTransformer | OnnxEncoder | VectorTeacher | StaticEncoder:
+    """Load the model a spec names: a ``SentenceTransformer`` or one of xlingual's torch-free encoders.
 
     ``onnx:DIR`` gives an ``OnnxEncoder``, ``openvino:DIR`` its subclass ``OpenVinoEncoder``, ``vectors:FILE`` a
-    ``VectorTeacher``, anything else a ``SentenceTransformer``.
+    ``VectorTeacher``, a static folder (``xlingual distill-static``, model2vec) a ``StaticEncoder`` on the CPU
+    (the same vectors, without sentence-transformers' per-batch cost) unless ``pytorch`` asks for the
+    ``SentenceTransformer`` (to train or export it), anything else a ``SentenceTransformer``.
 
     Example: ``load_model("builtin:minilm-en").encode(["hello"]).shape == (1, 384)``.
     """
@@ -138,13 +143,15 @@ def load_model(spec: str, device: str | None = None) -> SentenceTransformer | On
         return _load_graph(spec, kind, device)
     if is_vectors_spec(spec):
         return VectorTeacher(spec)
-    from sentence_transformers import SentenceTransformer
-
     if not spec or not spec.strip():
         raise ModelError(f"Empty model spec. Use a folder, a hub id or one of: {', '.join(builtin_names())}")
     path = resolve_model_path(spec)
     if path is not None:
         check_export_files(path)  # the st/ folder of an export: its files against the export's checksums
+        if not pytorch and device in (None, "cpu", "auto") and is_static_folder(path):
+            return StaticEncoder(path)
+    from sentence_transformers import SentenceTransformer
+
     try:
         if path is not None:
             return SentenceTransformer(str(path), device=device)
