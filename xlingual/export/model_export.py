@@ -257,21 +257,21 @@ def _write_graphs(tmp: Path, source: _Source, config: ExportConfig, result: Expo
     if source.distill:
         source.copy_distill_meta(onnx_dir)
     parity, fp32 = _verify(onnx_dir, info, reference, config.parity_min_cosine)
+    if ExportFormat.ONNX in config.formats:
+        result.parity["onnx"] = parity
+        result.folders["onnx"] = result.out / "onnx"
+        if config.quantize == Quantization.INT8:
+            logger.info("quantising the ONNX model to int8")
+            int8_dir = tmp / "onnx-int8"
+            quantization = quantize_int8(onnx_dir, int8_dir, config)
+            int8_info = {**info, "precision": "int8", "quantization": quantization}
+            int8_info.pop("parity", None)
+            result.parity["onnx-int8"], int8 = _verify(int8_dir, int8_info, reference, config.int8_min_cosine)
+            _record_accuracy("onnx-int8", fp32, int8, int8_info, config, result)
     if ExportFormat.OPENVINO in config.formats:
         _write_openvino(tmp, info, reference, config, result)
     if ExportFormat.ONNX not in config.formats:
         shutil.rmtree(onnx_dir)
-        return
-    result.parity["onnx"] = parity
-    result.folders["onnx"] = result.out / "onnx"
-    if config.quantize == Quantization.INT8:
-        logger.info("quantising the ONNX model to int8")
-        int8_dir = tmp / "onnx-int8"
-        quantization = quantize_int8(onnx_dir, int8_dir, config)
-        int8_info = {**info, "precision": "int8", "quantization": quantization}
-        int8_info.pop("parity", None)
-        result.parity["onnx-int8"], int8 = _verify(int8_dir, int8_info, reference, config.int8_min_cosine)
-        _record_accuracy("onnx-int8", fp32, int8, int8_info, config, result)
 
 
 def _write_openvino(
