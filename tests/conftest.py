@@ -111,6 +111,8 @@ def tiny_openvino(tiny_models, tmp_path_factory):
     from xlingual.config import ExportConfig
     from xlingual.export.model_export import export_model
 
+    pytest.importorskip("openvino", reason="the openvino extra is not installed (pip install -e '.[openvino]')")
+    pytest.importorskip("nncf", reason="the openvino extra is not installed (pip install -e '.[openvino]')")
     out = tmp_path_factory.mktemp("tiny-openvino") / "export"
     config = ExportConfig(formats=["openvino"], quantize="int8", calibration_size=40, int8_max_accuracy_drop=None)
     export_model(tiny_models["student"], out, config)

@@ -30,7 +30,8 @@ in a temporary sibling and swapped into place in one rename, so a crash or a ful
 export whole.
 
 **Integrity.** ``manifest.json`` at the top records the size and sha256 of every file; loading ``onnx:DIR``
-checks the files of that folder against it (:func:`xlingual.models.onnx_encoder.check_export_files`).
+or ``openvino:DIR`` checks the files of that folder against it
+(:func:`xlingual.models.onnx_encoder.check_export_files`).
 """
 
 from __future__ import annotations

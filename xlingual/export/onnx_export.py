@@ -63,7 +63,8 @@ PARITY_SENTENCES: tuple[str, ...] = (
 
 def export_versions() -> dict[str, str | None]:
     """The versions of xlingual and of the packages an export depends on, for ``config.json`` files."""
-    packages = ("torch", "sentence-transformers", "transformers", "onnx", "onnxruntime", "tokenizers")
+    packages = ["torch", "sentence-transformers", "transformers", "onnx", "onnxruntime", "tokenizers"]
+    packages += ["openvino", "nncf"]  # None when the openvino extra is not installed
     return {"xlingual": __version__, **_io.package_versions(packages, python=False)}
 
 
