@@ -63,9 +63,7 @@ def check_openvino_installed(quantize: bool) -> None:
         except ImportError:
             missing.append(name)
     if missing:
-        raise ConfigError(
-            f"--format openvino needs {' and '.join(missing)}, which are not installed. Fix: {OPENVINO_FIX}"
-        )
+        raise ConfigError(f"--format openvino needs {' and '.join(missing)}, not installed here. Fix: {OPENVINO_FIX}")
 
 
 def _copy_beside(src: Path, dst: Path, skip: Sequence[str]) -> None:
