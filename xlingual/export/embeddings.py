@@ -69,7 +69,7 @@ from xlingual.export.writers import (
     publish,
     sweep_temporaries,
 )
-from xlingual.models.encoder import Encoder, prompt_text
+from xlingual.models.encoder import Encoder, normalize_rows, prompt_text
 
 __all__ = ["EMBED_FORMAT_VERSION", "EmbedResult", "embed_file"]
 
@@ -292,10 +292,7 @@ def _encode_chunk(encoder: Encoder, texts: list[str], config: EmbedConfig) -> np
     )
     if emb.ndim != 2 or emb.shape[0] != len(texts):
         raise DataError(f"the model returned shape {emb.shape} for {len(texts)} texts")
-    if config.normalize:
-        norms = np.linalg.norm(emb, axis=1, keepdims=True)
-        np.divide(emb, norms, out=emb, where=norms > 0)
-    return emb
+    return normalize_rows(emb) if config.normalize else emb
 
 
 def _disk_full(job: _Job, exc: OSError, committed: int) -> DiskFullError:

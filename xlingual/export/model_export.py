@@ -44,7 +44,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -289,7 +289,8 @@ def _write_openvino(
     texts, specs = calibration_texts(config)
     logger.info("quantising the OpenVINO model to int8 (NNCF, %d calibration sentences)", len(texts))
     int8_dir = tmp / "openvino-int8"
-    int8_info = {**info, "precision": "int8", "quantization": quantize_openvino_int8(ov_dir, int8_dir, texts, specs)}
+    quantization = quantize_openvino_int8(cast(OpenVinoEncoder, fp32), int8_dir, texts, specs)
+    int8_info = {**info, "precision": "int8", "quantization": quantization}
     int8_info.pop("parity", None)
     result.parity["openvino-int8"], int8 = _verify(
         int8_dir, int8_info, reference, config.int8_min_cosine, OPENVINO_FOLDER

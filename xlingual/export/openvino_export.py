@@ -9,7 +9,7 @@ optimum-intel pins transformers and huggingface-hub below the versions xlingual 
 sentences come from the user's files or the bundled training pairs, never from a hub. Example::
 
     info = convert_to_openvino(Path("tmp/onnx"), Path("tmp/openvino"), onnx_info)
-    quantization = quantize_openvino_int8(Path("tmp/openvino"), Path("tmp/openvino-int8"), texts, config)
+    quantization = quantize_openvino_int8(OpenVinoEncoder("tmp/openvino"), Path("tmp/openvino-int8"), texts, specs)
 """
 
 from __future__ import annotations
@@ -117,12 +117,13 @@ def calibration_texts(config: ExportConfig) -> tuple[list[str], list[str]]:
 
 
 def quantize_openvino_int8(
-    fp32_dir: Path, int8_dir: Path, texts: Sequence[str], specs: Sequence[str]
+    fp32: OpenVinoEncoder, int8_dir: Path, texts: Sequence[str], specs: Sequence[str]
 ) -> dict[str, Any]:
-    """Write NNCF's static int8 quantisation of ``fp32_dir`` into ``int8_dir``; return how it was quantised.
+    """Write NNCF's static int8 quantisation of the float32 folder ``fp32.path`` into ``int8_dir``.
 
-    ``texts``: calibration sentences, each run through the float32 graph once (with the model's prompt,
-    one sentence per sample, so no padding skews the ranges); ``specs``: where they came from, for the record.
+    ``texts``: calibration sentences, tokenised by ``fp32`` (with the model's prompt, one sentence per
+    sample, so no padding skews the ranges); ``specs``: where they came from, for the record. Returns how
+    the model was quantised.
     """
     ov = import_openvino("--quantize int8 of an OpenVINO model")
     try:
@@ -131,8 +132,8 @@ def quantize_openvino_int8(
         raise ConfigError(f"--quantize int8 with --format openvino needs NNCF ({exc}). Fix: {OPENVINO_FIX}") from None
     if not texts:
         raise ConfigError(f"The calibration texts ({', '.join(specs)}) are empty; pass --calibration FILE with text")
-    encoder = OpenVinoEncoder(fp32_dir)
-    samples = [encoder.tokenize([text]) for text in texts]
+    fp32_dir = fp32.path
+    samples = [fp32.tokenize([text]) for text in texts]
     nncf_logger = logging.getLogger("nncf")
     level = nncf_logger.level
     nncf_logger.setLevel(logging.ERROR)  # its per-step INFO lines
@@ -162,12 +163,10 @@ def quantize_openvino_int8(
 
 
 def _top1(a: np.ndarray, b: np.ndarray) -> float:
-    """Mean of a→b and b→a top-1 accuracy (%) for aligned rows."""
-    a = a / np.maximum(np.linalg.norm(a, axis=1, keepdims=True), 1e-12)
-    b = b / np.maximum(np.linalg.norm(b, axis=1, keepdims=True), 1e-12)
-    scores = a @ b.T
-    truth = np.arange(len(a))
-    return float(50 * ((scores.argmax(1) == truth).mean() + (scores.argmax(0) == truth).mean()))
+    """Mean of a→b and b→a top-1 accuracy (%) for aligned, L2-normalised rows (the evaluator's tie policy)."""
+    from xlingual.evaluation.metrics import top1_accuracy
+
+    return 50 * (top1_accuracy(a, b) + top1_accuracy(b, a))
 
 
 def int8_accuracy(
@@ -179,10 +178,11 @@ def int8_accuracy(
     :class:`ModelError` when the drop exceeds ``config.int8_max_accuracy_drop``.
     """
     from xlingual.data.readers import read_corpus
+    from xlingual.models.specs import encode
 
     corpus = read_corpus(config.int8_check_pairs)
-    before = _top1(fp32.encode(corpus.en), fp32.encode(corpus.ja))
-    after = _top1(int8.encode(corpus.en), int8.encode(corpus.ja))
+    before = _top1(encode(fp32, corpus.en), encode(fp32, corpus.ja))
+    after = _top1(encode(int8, corpus.en), encode(int8, corpus.ja))
     result: dict[str, float | int | str] = {
         "spec": config.int8_check_pairs,
         "pairs": len(corpus.en),

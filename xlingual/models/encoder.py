@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+import numpy as np
+
 from xlingual.errors import ModelError
 
 
@@ -35,3 +37,13 @@ def prompt_text(model: Any, prompt_name: str | None = None) -> str | None:
             f"prompt name {name!r} is not one of the model's prompts: {', '.join(sorted(prompts)) or 'none'}"
         )
     return str(prompts[name])
+
+
+def normalize_rows(emb: np.ndarray) -> np.ndarray:
+    """L2-normalise each row of ``emb`` in place (zero rows stay zero) and return it.
+
+    Example: ``normalize_rows(np.array([[3.0, 4.0], [0.0, 0.0]], dtype=np.float32))`` → ``[[0.6, 0.8], [0, 0]]``.
+    """
+    norms = np.linalg.norm(emb, axis=1, keepdims=True)
+    np.divide(emb, norms, out=emb, where=norms > 0)
+    return emb

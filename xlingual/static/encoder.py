@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from xlingual.errors import ModelError
+from xlingual.models.encoder import normalize_rows
 
 __all__ = ["StaticEncoder", "is_static_folder"]
 
@@ -126,8 +127,7 @@ class StaticEncoder:
         for start in range(0, len(texts), batch_size):
             out[start : start + batch_size] = self._mean_rows(texts[start : start + batch_size])
         if self.normalized or normalize_embeddings:
-            norms = np.linalg.norm(out, axis=1, keepdims=True)
-            np.divide(out, norms, out=out, where=norms > 0)
+            normalize_rows(out)
         return out[0] if single else out
 
     def _mean_rows(self, texts: list[str]) -> np.ndarray:
