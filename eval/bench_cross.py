@@ -6,7 +6,8 @@ the share of Japanese queries whose own English sentence comes first. Rows: plai
 per-document hubness term stored at ``index build --query-model`` from the student's embeddings of the
 documents (k=4, the default) or from unrelated Japanese queries (``--hubness-queries``, default: the Japanese
 side of the bundled training pairs); and ``xlingual evaluate``'s ``csls_cross_ja2en_acc``, whose term comes
-from the real queries — the upper bound of a query-time correction. Prints one Markdown table.
+from the real queries — the upper bound of a query-time correction. Prints one Markdown table, then a verdict
+per direction on issue 14's target: cross-model within 2 points of the student's own-space accuracy.
 
 Usage: python eval/bench_cross.py --student runs/distill/model [--pairs builtin:long-dev [--detokenize]] [--teacher T]
 """
@@ -23,6 +24,8 @@ from xlingual.config import DEFAULT_TEACHER, DataConfig, EvalConfig, IndexConfig
 from xlingual.data import read_corpus
 from xlingual.evaluation.evaluator import evaluate
 from xlingual.search.index import Index
+
+TARGET_GAP = 2.0
 
 
 def _top1(index_dir: Path, ja: list[str], student: str, *, csls: bool) -> float:
@@ -77,7 +80,21 @@ def main() -> None:
     print("|---|---:|")
     for label, value in rows:
         print(f"| {label} | {100 * float(value):.1f} |")
+    _verdicts(row, rows[1][1])
     print(f"({time.perf_counter() - started:.0f} s)")
+
+
+def _verdicts(metrics: dict[str, float], csls_from_docs: float) -> None:
+    """Issue 14's target: cross-model within 2 points of the student's own space, both directions."""
+    checks = [
+        ("ja→en, plain cosine", metrics["cross_ja2en_acc"], metrics["ja2en_acc"]),
+        ("ja→en, index CSLS (k=4, documents)", csls_from_docs, metrics["ja2en_acc"]),
+        ("en→ja, plain cosine", metrics["cross_en2ja_acc"], metrics["en2ja_acc"]),
+    ]
+    for label, cross, own in checks:
+        gap = 100 * (float(own) - float(cross))
+        verdict = "met" if gap <= TARGET_GAP else "missed"
+        print(f"target (cross within {TARGET_GAP:g} points of own), {label}: gap {gap:.1f} points: {verdict}")
 
 
 if __name__ == "__main__":
