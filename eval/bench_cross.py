@@ -18,7 +18,9 @@ import argparse
 import json
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from xlingual.config import DEFAULT_TEACHER, DataConfig, EvalConfig, IndexConfig, SearchConfig
 from xlingual.data import read_corpus
@@ -70,9 +72,9 @@ def main() -> None:
         ),
     ]
     report = evaluate([args.student], corpus, args.teacher, config=EvalConfig(show_progress=False))
-    row = report.metrics[0]
+    row: Mapping[str, Any] = report.metrics[0]
     rows.append(
-        ("the real queries, k=10 (evaluate's csls_cross_ja2en_acc; an upper bound)", row["csls_cross_ja2en_acc"])
+        ("the real queries, k=10 (evaluate's csls_cross_ja2en_acc; an upper bound)", float(row["csls_cross_ja2en_acc"]))
     )
     print(f"\n{args.pairs}: {len(corpus)} pairs; teacher {args.teacher}, student {args.student}")
     print(f"student's own space: ja→en {100 * row['ja2en_acc']:.1f}, en→ja {100 * row['en2ja_acc']:.1f}")
@@ -84,7 +86,7 @@ def main() -> None:
     print(f"({time.perf_counter() - started:.0f} s)")
 
 
-def _verdicts(metrics: dict[str, float], csls_from_docs: float) -> None:
+def _verdicts(metrics: Mapping[str, Any], csls_from_docs: float) -> None:
     """Issue 14's target: cross-model within 2 points of the student's own space, both directions."""
     checks = [
         ("ja→en, plain cosine", metrics["cross_ja2en_acc"], metrics["ja2en_acc"]),
