@@ -118,6 +118,21 @@ def test_resume_needs_only_out(tiny_models, small_corpus, tmp_path, isolated_hom
     assert "lr" in result.output and "0.5" in result.output and "0.001" in result.output
 
 
+def test_head_options_reach_the_run(tiny_models, small_corpus, tmp_path, isolated_home):
+    """``--head-lr`` and ``--init-max-pairs`` are settings of the run: recorded, and compared on resume."""
+    run = tmp_path / "run"
+    data = ("--train", str(small_corpus / "train.tsv"), "--dev", str(small_corpus / "dev.tsv"), "--detokenize")
+    result = _distill(
+        tiny_models, *data, "--max-steps", "1", "--head-lr", "0.002", "--init-max-pairs", "5", "-o", str(run)
+    )
+    assert result.exit_code == 0, result.output
+    saved = _config(run)
+    assert saved["config"]["head_lr"] == 0.002 and saved["config"]["init_max_pairs"] == 5
+    assert saved["head"].endswith("on 5 pairs")
+    result = CliRunner().invoke(cli, ["distill", "--out", str(run), "--resume", "--head-lr", "0.1"])
+    assert result.exit_code == 1 and "started with --head-lr 0.002, not 0.1" in result.output
+
+
 def test_several_dev_sets_are_named_in_metrics_and_never_trained_on(tiny_models, small_corpus, tmp_path, isolated_home):
     """``--dev A --dev B``: B's metrics carry its name at every evaluation, and B's sentences leave training."""
     ood = tmp_path / "ood.tsv"

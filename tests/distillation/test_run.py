@@ -67,8 +67,9 @@ def test_teacher_runs_once_per_corpus(tiny_models, corpus, tmp_path, isolated_ho
     assert calls == []  # second run on the same data: cache hit, no teacher call
 
 
-def test_resume_reaches_the_same_weights(tiny_models, corpus, tmp_path, isolated_home, monkeypatch):
-    full = distill_lib.distill(_config(tiny_models, corpus, tmp_path / "full"))
+@pytest.mark.parametrize("extra", [{}, {"head_lr": 1e-2}], ids=["one-rate", "head-lr"])
+def test_resume_reaches_the_same_weights(tiny_models, corpus, tmp_path, isolated_home, monkeypatch, extra):
+    full = distill_lib.distill(_config(tiny_models, corpus, tmp_path / "full", **extra))
 
     original = checkpoint_lib.Checkpointer.save
 
@@ -79,10 +80,10 @@ def test_resume_reaches_the_same_weights(tiny_models, corpus, tmp_path, isolated
 
     monkeypatch.setattr(checkpoint_lib.Checkpointer, "save", crash_after_first)
     with pytest.raises(KeyboardInterrupt):
-        distill_lib.distill(_config(tiny_models, corpus, tmp_path / "split"))
+        distill_lib.distill(_config(tiny_models, corpus, tmp_path / "split", **extra))
     monkeypatch.setattr(checkpoint_lib.Checkpointer, "save", original)
     assert not (tmp_path / "split" / "model").exists()
-    resumed = distill_lib.distill(_config(tiny_models, corpus, tmp_path / "split", resume=True))
+    resumed = distill_lib.distill(_config(tiny_models, corpus, tmp_path / "split", resume=True, **extra))
     assert resumed.steps == full.steps == 6
     a, b = _weights(full.model_dir), _weights(resumed.model_dir)
     assert a.keys() == b.keys() and a
@@ -110,6 +111,7 @@ def test_refuses_to_clobber_or_resume_wrongly(tiny_models, corpus, tmp_path, iso
     [
         ({"batch_size": 0}, "--batch-size 0: must be at least 1"),
         ({"lr": 3.0}, "--lr 3.0: must be in (0, 1)"),
+        ({"head_lr": -1.0}, "--head-lr -1.0: must be in [0, 1) (0 keeps the head fixed)"),
         ({"init": "pca"}, "--init 'pca'"),
         ({"device": "tpu"}, "--device 'tpu'"),
         ({"freeze_layers": -1}, "--freeze-layers -1: must be 0"),
@@ -238,3 +240,19 @@ def test_freeze_layers_keeps_lower_layers_fixed(tiny_models, corpus, tmp_path, i
     assert [n for n in changed if ".layer.1." in n]
     with pytest.raises(ConfigError, match="--freeze-layers 3: the student has 2 transformer layers; pass at most 2"):
         distill_lib.distill(_config(tiny_models, corpus, tmp_path / "bad", freeze_layers=3))
+
+
+def test_head_lr_gives_the_head_its_own_rate(tiny_models, corpus, tmp_path, isolated_home):
+    fixed = distill_lib.distill(_config(tiny_models, corpus, tmp_path / "fixed", head_lr=0.0))
+    one_step = distill_lib.distill(_config(tiny_models, corpus, tmp_path / "one", head_lr=0.0, max_steps=1))
+    shared = distill_lib.distill(_config(tiny_models, corpus, tmp_path / "shared"))
+    a, b, c = (_weights(r.model_dir) for r in (fixed, one_step, shared))
+    head = [key for key in a if "linear" in key]
+    encoder = [key for key in a if "encoder.layer" in key]
+    assert head and encoder
+    for key in head:  # the closed-form head as fitted, after 1 or 6 steps; with --lr it moves
+        np.testing.assert_array_equal(a[key], b[key])
+    assert any(not np.array_equal(a[key], c[key]) for key in head)
+    assert any(not np.array_equal(a[key], b[key]) for key in encoder)  # the encoder still trains
+    config = json.loads((tmp_path / "fixed" / "config.json").read_text())["config"]
+    assert config["head_lr"] == 0.0 and config["lr"] == 1e-3

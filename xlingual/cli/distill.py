@@ -36,6 +36,9 @@ _training_options = stack(
     click.option("-b", "--batch-size", type=int, default=_D.batch_size, show_default=True, help="Pairs per step."),
     click.option("--lr", type=float, default=_D.lr, show_default=True, help="Peak learning rate (AdamW)."),
     click.option(
+        "--head-lr", type=float, default=None, help="Peak learning rate of the alignment head [default: --lr]."
+    ),
+    click.option(
         "--contrastive-weight",
         type=float,
         default=_D.contrastive_weight,
@@ -76,6 +79,13 @@ _student_options = stack(
         default=_D.init,
         show_default=True,
         help="Closed-form start of the alignment head before fine-tuning.",
+    ),
+    click.option(
+        "--init-max-pairs",
+        type=int,
+        default=_D.init_max_pairs,
+        show_default=True,
+        help="Fit that head on the first N training pairs (the student encodes them once).",
     ),
     click.option(
         "--group-by-length/--no-group-by-length",

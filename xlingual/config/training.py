@@ -88,6 +88,8 @@ class DistillConfig:
     #: Pairs per optimiser step and process (each pair contributes an English and a Japanese sentence).
     batch_size: int = field(default=32, metadata=RESUME_COMPARED)
     lr: float = field(default=5e-5, metadata=RESUME_COMPARED)
+    #: Peak learning rate of the alignment head (the Dense layer after pooling); ``None``: ``lr`` like the encoder.
+    head_lr: float | None = field(default=None, metadata=RESUME_COMPARED)
     #: Weight of the contrastive term beside MSE (student-ja picks its teacher-en among the batch's). 0: MSE only.
     contrastive_weight: float = field(default=0.1, metadata=RESUME_COMPARED)
     temperature: float = field(default=0.05, metadata=RESUME_COMPARED)
@@ -151,6 +153,10 @@ class DistillConfig:
             (self.max_steps is None or self.max_steps >= 1, f"--max-steps {self.max_steps}: must be at least 1"),
             (self.batch_size >= 1, f"--batch-size {self.batch_size}: must be at least 1"),
             (0 < self.lr < 1, f"--lr {self.lr}: must be in (0, 1), e.g. 5e-5"),
+            (
+                self.head_lr is None or 0 <= self.head_lr < 1,
+                f"--head-lr {self.head_lr}: must be in [0, 1) (0 keeps the head fixed), e.g. 5e-4",
+            ),
             (0 <= self.warmup_ratio < 1, f"--warmup-ratio {self.warmup_ratio}: must be in [0, 1)"),
             (8 <= self.max_seq_length <= 8192, f"--max-seq-length {self.max_seq_length}: must be in [8, 8192]"),
             (self.eval_every >= 0, f"--eval-every {self.eval_every}: must be 0 (end only) or positive"),
