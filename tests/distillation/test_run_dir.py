@@ -21,11 +21,11 @@ def _saved_run(tmp_path: Path, tiny_models, corpus, **kw) -> Path:
 
 def test_resume_compared_settings_come_from_field_metadata():
     compared = set(DistillConfig.resume_compared())
-    expected = {"teacher", "student", "train", "dev", "lr", "seed", "init", "trim_vocab", "detokenize"}
+    expected = {"teacher", "student", "train", "dev", "lr", "head_lr", "seed", "init", "trim_vocab", "detokenize"}
     expected |= {"en_key", "ja_key", "extra_dev", "negatives", "hard_negatives", "teacher_prompt", "missing_teacher"}
     assert expected <= compared
     assert not compared & {"out", "quiet", "device", "resume", "overwrite", "eval_every", "save_every"}
-    assert len(compared) == 30
+    assert len(compared) == 31
 
 
 def test_a_run_saved_before_a_setting_existed_still_resumes(tiny_models, corpus, tmp_path):
