@@ -100,15 +100,14 @@ def parameter_groups(student: SentenceTransformer, config: DistillConfig) -> lis
 
     Without ``--head-lr`` there are two groups (the layout of every checkpoint written before it existed).
     """
-    from sentence_transformers.sentence_transformer.modules import Dense
-
-    head = {id(p) for module in student if isinstance(module, Dense) for p in module.parameters()}
     params = [(n, p) for n, p in student.named_parameters() if p.requires_grad]
     parts = [(params, config.lr)]
     if config.head_lr is not None:
-        encoder_params = [(n, p) for n, p in params if id(p) not in head]
-        head_params = [(n, p) for n, p in params if id(p) in head]
-        parts = [(encoder_params, config.lr), (head_params, config.head_lr)]
+        from sentence_transformers.sentence_transformer.modules import Dense
+
+        head = {id(p) for module in student if isinstance(module, Dense) for p in module.parameters()}
+        parts = [([x for x in params if id(x[1]) not in head], config.lr)]
+        parts.append(([x for x in params if id(x[1]) in head], config.head_lr))
     groups = []
     for part, lr in parts:
         decayed = [p for n, p in part if not n.endswith(NO_DECAY)]
